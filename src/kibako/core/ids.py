@@ -1,0 +1,39 @@
+"""Identifiers: sortable unique ids and AWS-shaped ARNs."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+_NAME = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9_.])*$")
+
+
+def new_id(prefix: str = "") -> str:
+    """A 26-character, time-ordered, lower-case id (48 bits of milliseconds, 80 random bits)."""
+    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        chars.append(_CROCKFORD[value & 31])
+        value >>= 5
+    return prefix + "".join(reversed(chars))
+
+
+def arn(resource: str, name: str, *, region: str, account: str, service: str = "sagemaker") -> str:
+    """An ARN in AWS's shape, e.g. ``arn:aws:sagemaker:us-east-1:000000000000:experiment/churn``."""
+    return f"arn:aws:{service}:{region}:{account}:{resource}/{name}"
+
+
+def parse_arn(value: str) -> tuple[str, str] | None:
+    """``(resource, name)`` of an ARN, or None when ``value`` is not one."""
+    parts = value.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or "/" not in parts[5]:
+        return None
+    resource, name = parts[5].split("/", 1)
+    return resource, name
+
+
+def is_valid_name(name: str, max_length: int = 120) -> bool:
+    """SageMaker's entity-name rule: letters, digits, hyphens (and, for us, ``_`` and ``.``)."""
+    return 0 < len(name) <= max_length and bool(_NAME.match(name))

@@ -1,0 +1,1 @@
+"""The event bus. For now: the outbox every state change writes to, in the same transaction as the change."""

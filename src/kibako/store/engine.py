@@ -1,0 +1,149 @@
+"""Opening the metadata store: SQLite (WAL, busy timeout, several processes) or PostgreSQL, migrated on connect."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import OperationalError
+
+from kibako.errors import StoreError
+
+BUSY_TIMEOUT_MS = 60_000
+_LOCKED_RETRIES = 20
+
+
+class Store:
+    """A migrated database, handed out as short transactions: ``with store.write() as tx: ...``."""
+
+    def __init__(self, url: str, *, migrate: bool = True) -> None:
+        self.url = url
+        self.engine = _create_engine(url)
+        self.dialect = self.engine.dialect.name
+        if migrate:
+            from kibako.store.migrate import ensure_migrated
+
+            ensure_migrated(self)
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A read-write transaction. On SQLite it takes the write lock up front (``BEGIN IMMEDIATE``), so two
+        writers queue on the busy timeout instead of failing with "database is locked"."""
+        with self._transaction(immediate=True) as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction (a consistent snapshot)."""
+        with self._transaction(immediate=False) as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _transaction(self, *, immediate: bool) -> Iterator[Connection]:
+        conn = _connect_with_retry(self.engine)
+        try:
+            if self.dialect == "sqlite":
+                _begin_with_retry(conn, "BEGIN IMMEDIATE" if immediate else "BEGIN")
+            else:
+                conn.begin()
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def migration_lock(self) -> Iterator[None]:
+        """Held while migrating, so processes that start together migrate once."""
+        if self.dialect == "sqlite":
+            db = self.engine.url.database
+            if not db or db == ":memory:":
+                yield
+                return
+            with open(f"{db}.lock", "a+") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+        else:
+            key = zlib.crc32(b"kibako-migrations")
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                conn.commit()
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    conn.commit()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _create_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        database = url.split("///", 1)[1] if "///" in url else ""
+        if database and database != ":memory:":
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_conn.cursor()
+            cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            _set_wal(cursor)
+            cursor.execute("PRAGMA synchronous = NORMAL")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+
+
+def _set_wal(cursor: Any) -> None:
+    for attempt in range(_LOCKED_RETRIES):
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except Exception as exc:  # sqlite3.OperationalError: database is locked
+            if "locked" not in str(exc) or attempt == _LOCKED_RETRIES - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
+def _connect_with_retry(engine: Engine) -> Connection:
+    for attempt in range(_LOCKED_RETRIES):
+        try:
+            return engine.connect()
+        except OperationalError as exc:
+            if "locked" not in str(exc) or attempt == _LOCKED_RETRIES - 1:
+                raise StoreError(f"could not open the store: {exc.orig}") from exc
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _begin_with_retry(conn: Connection, statement: str) -> None:
+    for attempt in range(_LOCKED_RETRIES):
+        try:
+            conn.exec_driver_sql(statement)
+            return
+        except OperationalError as exc:
+            if "locked" not in str(exc) or attempt == _LOCKED_RETRIES - 1:
+                raise StoreError(
+                    f"the store stayed locked for too long ({exc.orig}); is another process holding a write "
+                    "transaction open?"
+                ) from exc
+            time.sleep(0.05 * (attempt + 1))

@@ -1,0 +1,186 @@
+"""The metadata store's tables: one graph (contexts, executions, artifacts, associations) plus the facts
+hung on executions (params, tags, metric summaries and packed metric points), the event outbox and tokens.
+
+Every change here needs a migration in ``migrations/versions``; a test compares the two.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Times are integer milliseconds since the epoch (UTC): compact, indexable, the same in SQLite and PostgreSQL.
+
+contexts = Table(
+    "contexts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("type", String(64), nullable=False),  # Experiment, Pipeline, ModelPackageGroup, Endpoint, ...
+    Column("name", String(500), nullable=False),
+    Column("arn", String(1024), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("properties", JSON, nullable=False, default=dict),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    UniqueConstraint("type", "name"),
+)
+
+executions = Table(
+    "executions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("type", String(64), nullable=False),  # Run, TrainingJob, ProcessingJob, ...
+    Column("name", String(500), nullable=False),
+    Column("arn", String(1024), nullable=False, unique=True),
+    Column("context_id", String(32), ForeignKey("contexts.id"), nullable=True),  # experiment of a run
+    Column("parent_id", String(32), ForeignKey("executions.id"), nullable=True),
+    Column("status", String(32), nullable=False),
+    Column("start_ms", BigInteger, nullable=True),
+    Column("end_ms", BigInteger, nullable=True),
+    Column("properties", JSON, nullable=False, default=dict),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Index(None, "context_id", "created_ms"),
+    Index(None, "type", "created_ms"),
+    Index(None, "parent_id"),
+)
+
+artifacts = Table(
+    "artifacts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("type", String(64), nullable=False),  # Dataset, Model, File, Report, Checkpoint, ...
+    Column("name", String(500), nullable=False),
+    Column("arn", String(1024), nullable=False, unique=True),
+    Column("uri", Text, nullable=False),
+    Column("digest", String(80), nullable=False, unique=True),  # "sha256:<hex>": one node per content
+    Column("size", BigInteger, nullable=True),
+    Column("media_type", String(255), nullable=True),
+    Column("properties", JSON, nullable=False, default=dict),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+associations = Table(
+    "associations",
+    metadata,
+    Column("source_id", String(32), primary_key=True),
+    Column("destination_id", String(32), primary_key=True),
+    Column("type", String(32), primary_key=True),  # ContributedTo, Produced, DerivedFrom, ... MemberOf, ChildOf
+    Column("role", String(255), primary_key=True, default=""),
+    Column("source_kind", String(16), nullable=False),  # Artifact, Execution, Context
+    Column("destination_kind", String(16), nullable=False),
+    Column("properties", JSON, nullable=False, default=dict),
+    Column("created_ms", BigInteger, nullable=False),
+    Index(None, "destination_id"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("execution_id", String(32), ForeignKey("executions.id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Index(None, "key", "value"),
+)
+
+param_history = Table(
+    "param_history",
+    metadata,
+    Column("execution_id", String(32), ForeignKey("executions.id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("logged_ms", BigInteger, nullable=False),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("entity_id", String(32), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+    Index(None, "key", "value"),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("execution_id", String(32), ForeignKey("executions.id"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("count", BigInteger, nullable=False),
+    Column("nan_count", BigInteger, nullable=False, default=0),
+    Column("min_value", Float, nullable=True),  # over non-NaN values
+    Column("max_value", Float, nullable=True),
+    Column("sum_value", Float, nullable=True),
+    Column("sum_squares", Float, nullable=True),
+    Column("last_value", Float, nullable=True),  # value at the highest (step, timestamp); NULL with count>0 = NaN
+    Column("last_step", BigInteger, nullable=True),
+    Column("last_ms", BigInteger, nullable=True),
+    Column("chunks", Integer, nullable=False, default=0),
+    UniqueConstraint("execution_id", "key"),
+    Index(None, "key", "last_value"),
+)
+
+metric_chunks = Table(
+    "metric_chunks",
+    metadata,
+    Column("metric_id", Integer, ForeignKey("metrics.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("min_step", BigInteger, nullable=False),
+    Column("max_step", BigInteger, nullable=False),
+    Column("payload", LargeBinary, nullable=False),  # see kibako.store.points
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("bus", String(255), nullable=False, default="default"),
+    Column("source", String(255), nullable=False),
+    Column("detail_type", String(255), nullable=False),
+    Column("time_ms", BigInteger, nullable=False),
+    Column("account", String(12), nullable=False),
+    Column("region", String(32), nullable=False),
+    Column("resources", JSON, nullable=False),
+    Column("detail", JSON, nullable=False),
+    Column("dispatched_ms", BigInteger, nullable=True),
+    Index(None, "detail_type", "seq"),
+    Index(None, "dispatched_ms", "seq"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("revoked_ms", BigInteger, nullable=True),
+)
