@@ -37,3 +37,13 @@ def parse_arn(value: str) -> tuple[str, str] | None:
 def is_valid_name(name: str, max_length: int = 120) -> bool:
     """SageMaker's entity-name rule: letters, digits, hyphens (and, for us, ``_`` and ``.``)."""
     return 0 < len(name) <= max_length and bool(_NAME.match(name))
+
+
+def id_to_uuid(value: str) -> str:
+    """The UUID holding the same 128 bits as an id from ``new_id`` (for formats that want UUIDs)."""
+    import uuid
+
+    number = 0
+    for char in value[-26:]:
+        number = number * 32 + _CROCKFORD.index(char)
+    return str(uuid.UUID(int=number & ((1 << 128) - 1)))

@@ -87,7 +87,9 @@ associations = Table(
     metadata,
     Column("source_id", String(32), primary_key=True),
     Column("destination_id", String(32), primary_key=True),
-    Column("type", String(32), primary_key=True),  # ContributedTo, Produced, DerivedFrom, ... MemberOf, ChildOf
+    Column(
+        "type", String(32), primary_key=True
+    ),  # ContributedTo, Produced, DerivedFrom, ... MemberOf, ChildOf
     Column("role", String(255), primary_key=True, default=""),
     Column("source_kind", String(16), nullable=False),  # Artifact, Execution, Context
     Column("destination_kind", String(16), nullable=False),
@@ -137,7 +139,9 @@ metrics = Table(
     Column("max_value", Float, nullable=True),
     Column("sum_value", Float, nullable=True),
     Column("sum_squares", Float, nullable=True),
-    Column("last_value", Float, nullable=True),  # value at the highest (step, timestamp); NULL with count>0 = NaN
+    Column(
+        "last_value", Float, nullable=True
+    ),  # value at the highest (step, timestamp); NULL with count>0 = NaN
     Column("last_step", BigInteger, nullable=True),
     Column("last_ms", BigInteger, nullable=True),
     Column("chunks", Integer, nullable=False, default=0),

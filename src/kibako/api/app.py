@@ -1,0 +1,55 @@
+"""The HTTP app. Service calls are one generic route derived from the services' marked methods:
+``POST /api/v1/rpc/{service}/{method}`` with the arguments as a JSON object."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from kibako import __version__
+from kibako.api.artifacts import router as artifacts_router
+from kibako.api.auth import require_role
+from kibako.core.wire import decode, encode, exposed_methods
+from kibako.errors import KibakoError, NotFoundError, ValidationError
+from kibako.sdk.services import SERVICE_CLASSES, Services
+
+
+def json_response(value: Any, status: int = 200) -> Response:
+    # allow_nan: metric values may be NaN or infinite, and both ends of this wire are ours.
+    return Response(json.dumps(value, allow_nan=True), status_code=status, media_type="application/json")
+
+
+def create_app(services: Services) -> FastAPI:
+    """The API over ``services``; every route but ``/api/v1/health`` needs a bearer token."""
+    app = FastAPI(title="kibako", version=__version__, docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app.state.services = services
+    exposed = {name: exposed_methods(cls) for name, cls in SERVICE_CLASSES.items()}
+
+    @app.exception_handler(KibakoError)
+    async def _kibako_error(_request: Request, exc: KibakoError) -> Response:
+        return json_response({"error": exc.to_dict()}, exc.http_status)
+
+    @app.get("/api/v1/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.post("/api/v1/rpc/{service}/{method}")
+    def rpc(service: str, method: str, request: Request, body: dict[str, Any] | None = None) -> Response:
+        methods = exposed.get(service)
+        if methods is None or method not in methods:
+            raise NotFoundError(f"no method {service}.{method}")
+        role, signature = methods[method]
+        require_role(request, role)
+        arguments = decode(body or {})
+        target = getattr(services.by_name(service), method)
+        try:
+            bound = signature.replace(parameters=list(signature.parameters.values())[1:]).bind(**arguments)
+        except TypeError as exc:
+            raise ValidationError(f"{service}.{method}: {exc}") from exc
+        return json_response(encode(target(*bound.args, **bound.kwargs)))
+
+    app.include_router(artifacts_router)
+    return app

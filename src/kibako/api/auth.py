@@ -1,0 +1,22 @@
+"""Bearer tokens on every request: viewers read, editors also write, admins also manage tokens."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from kibako.core.wire import ROLE_RANK
+from kibako.errors import AuthError, PermissionDeniedError
+
+
+def require_role(request: Request, needed: str) -> str:
+    """The caller's role, if it is at least ``needed``; AuthError or PermissionDeniedError otherwise."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise AuthError("this server needs a bearer token (header 'Authorization: Bearer <token>')")
+    role = request.app.state.services.tokens.authenticate(token.strip())
+    if role is None:
+        raise AuthError("the token is unknown or revoked")
+    if ROLE_RANK[role] < ROLE_RANK[needed]:
+        raise PermissionDeniedError(f"a {role} token cannot do this; it needs a {needed} token")
+    return role

@@ -1,0 +1,1 @@
+"""Bearer tokens for the server: stored hashed, each with a role (viewer, editor, admin)."""

@@ -1,0 +1,43 @@
+"""The root command. Sub-commands are plain Typer apps; heavy imports happen inside commands."""
+
+from __future__ import annotations
+
+import typer
+
+from kibako.cli import experiments, lineage, runs, server, tokens
+
+app = typer.Typer(
+    name="kibako",
+    help="kibako: the whole ML lifecycle in one box.\n\nExit codes: 0 ok, 1 error, 2 usage, 3 a waited-for run "
+    "ended Failed or Stopped.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(experiments.app, name="experiments")
+app.add_typer(runs.app, name="runs")
+app.add_typer(lineage.app, name="lineage")
+app.add_typer(tokens.app, name="tokens")
+app.command("server")(server.server)
+
+
+@app.command("version")
+def version() -> None:
+    """Print the version."""
+    from kibako import __version__
+
+    typer.echo(__version__)
+
+
+@app.command("demo")
+def demo(
+    home: str = typer.Option(None, "--home", help="Where to keep the demo's store (default: KIBAKO_HOME)."),
+) -> None:
+    """Run the end-to-end demo on the embedded store."""
+    from kibako.demo import main as run_demo
+
+    run_demo(home)
+
+
+def main() -> None:
+    app()

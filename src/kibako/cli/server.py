@@ -1,0 +1,27 @@
+"""kibako server"""
+
+from __future__ import annotations
+
+import typer
+
+from kibako.cli._context import handle_errors
+
+
+@handle_errors
+def server(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8080, "--port", help="Port to listen on."),
+) -> None:
+    """Serve the HTTP API for this store (prints an admin token on the first start)."""
+    import uvicorn
+
+    from kibako.api.app import create_app
+    from kibako.core.config import Config
+    from kibako.sdk.services import Services
+
+    services = Services.open(Config.from_env())
+    first = services.tokens.first_admin_token()
+    if first is not None:
+        typer.echo(f"admin token (shown once, keep it): {first.token}")
+    typer.echo(f"kibako server on http://{host}:{port}  (store: {services.config.database_url})", err=True)
+    uvicorn.run(create_app(services), host=host, port=port, log_level="warning")

@@ -1,0 +1,1 @@
+"""One lineage graph: artifacts, executions and contexts joined by associations."""

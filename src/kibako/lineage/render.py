@@ -1,0 +1,55 @@
+"""Lineage graphs as text trees (the CLI) — pure, no I/O."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from kibako.lineage.models import LineageGraph, Vertex
+
+
+def describe(v: Vertex) -> str:
+    extra = []
+    if v.status:
+        extra.append(v.status)
+    if v.digest:
+        extra.append(v.digest[:19] + "…")
+    tail = f" [{', '.join(extra)}]" if extra else ""
+    return f"{v.type} {v.name}{tail}  ({v.id})"
+
+
+def render_text(graph: LineageGraph, direction: str = "both") -> str:
+    """A tree per start vertex: its sources above ("up") and what came of it below ("down")."""
+    vertices = {v.id: v for v in graph.vertices}
+    parents: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    children: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for e in graph.edges:
+        if e.source_id in vertices and e.destination_id in vertices:
+            parents[e.destination_id].append((e.type, e.source_id))
+            children[e.source_id].append((e.type, e.destination_id))
+    lines: list[str] = []
+    for start in graph.start_ids:
+        lines.append(describe(vertices[start]))
+        if direction in ("up", "both"):
+            _branch(lines, start, parents, vertices, "◀", set(), "")
+        if direction in ("down", "both"):
+            _branch(lines, start, children, vertices, "▶", set(), "")
+    if graph.truncated:
+        lines.append("… (more vertices than the limit; query with a smaller depth)")
+    return "\n".join(lines)
+
+
+def _branch(
+    lines: list[str],
+    node: str,
+    links: dict[str, list[tuple[str, str]]],
+    vertices: dict[str, Vertex],
+    arrow: str,
+    path: set[str],
+    indent: str,
+) -> None:
+    items = sorted(links.get(node, []), key=lambda item: (item[0], vertices[item[1]].name))
+    for i, (edge_type, other) in enumerate(items):
+        last = i == len(items) - 1
+        lines.append(f"{indent}{'└─' if last else '├─'} {arrow} {edge_type}: {describe(vertices[other])}")
+        if other not in path:
+            _branch(lines, other, links, vertices, arrow, path | {node}, indent + ("   " if last else "│  "))

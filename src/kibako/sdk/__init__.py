@@ -1,0 +1,1 @@
+"""The Python SDK face: ``kibako.connect()`` and what it hands out."""

@@ -1,0 +1,150 @@
+"""The SDK over HTTP. Each remote service is built from the service class's ``@query``/``@command``/``@admin``
+methods and their signatures, so a method added to a service is reachable remotely with no code here."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from kibako.core.config import Config
+from kibako.core.wire import decode, encode, exposed_methods
+from kibako.errors import AuthError, KibakoError, NotFoundError, RemoteError, error_class
+
+API = "/api/v1"
+
+
+class HttpClient:
+    """One keep-alive HTTP connection pool to a kibako server, with the bearer token on every request."""
+
+    def __init__(self, base_url: str, token: str | None, timeout: float = 60.0) -> None:
+        import httpx
+
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.base_url = base_url.rstrip("/")
+        self.http = httpx.Client(base_url=self.base_url, headers=headers, timeout=timeout)
+
+    def call(self, service: str, method: str, arguments: dict[str, Any]) -> Any:
+        body = json.dumps(encode(arguments))
+        response = self.http.post(
+            f"{API}/rpc/{service}/{method}", content=body, headers={"Content-Type": "application/json"}
+        )
+        return decode(self.read(response))
+
+    def read(self, response: Any) -> Any:
+        """The JSON body of a good answer; the server's own error class for a bad one."""
+        try:
+            payload = json.loads(response.content) if response.content else None
+        except ValueError:
+            payload = None
+        if response.status_code < 400:
+            return payload
+        error = payload.get("error") if isinstance(payload, dict) else None
+        if not isinstance(error, dict):
+            raise RemoteError(f"{self.base_url} answered HTTP {response.status_code}: {response.text[:200]}")
+        cls = error_class(str(error.get("type")))
+        if cls is AuthError and response.status_code == 401:
+            raise AuthError(
+                error.get("message", "") + " (set KIBAKO_TOKEN to a token from 'kibako tokens create')"
+            )
+        exc = cls.__new__(cls)
+        KibakoError.__init__(exc, error.get("message", ""), **(error.get("fields") or {}))
+        raise exc
+
+    def close(self) -> None:
+        self.http.close()
+
+
+class RemoteService:
+    """Stands in for a service class: same method names and signatures, calls go to the server."""
+
+    def __init__(self, service_class: type, name: str, http: HttpClient) -> None:
+        self._name = name
+        for method, (_role, signature) in exposed_methods(service_class).items():
+            setattr(self, method, _remote_method(http, name, method, signature))
+
+    def __repr__(self) -> str:
+        return f"RemoteService({self._name!r})"
+
+
+def _remote_method(
+    http: HttpClient, service: str, method: str, signature: inspect.Signature
+) -> Callable[..., Any]:
+    params = list(signature.parameters.values())[1:]  # drop self
+    bound_signature = signature.replace(parameters=params)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        bound = bound_signature.bind(*args, **kwargs)
+        return http.call(service, method, dict(bound.arguments))
+
+    call.__name__ = method
+    call.__signature__ = bound_signature  # type: ignore[attr-defined]
+    return call
+
+
+class RemoteArtifacts:
+    """The artifact store reached through the server (for clients that cannot reach the store itself)."""
+
+    def __init__(self, http: HttpClient) -> None:
+        self.http = http
+
+    def put_path(self, local_path: Path, key: str) -> Any:
+        local_path = Path(local_path)
+        files = (
+            [local_path] if local_path.is_file() else sorted(p for p in local_path.rglob("*") if p.is_file())
+        )
+        for path in files:
+            sub = key if path == local_path else f"{key}/{path.relative_to(local_path).as_posix()}"
+            with open(path, "rb") as handle:
+                self.http.read(self.http.http.put(f"{API}/artifacts/files/{quote(sub)}", content=handle))
+        return decode(self.http.read(self.http.http.get(f"{API}/artifacts/stat/{quote(key)}")))
+
+    def get_bytes(self, key: str) -> bytes:
+        response = self.http.http.get(f"{API}/artifacts/files/{quote(key)}")
+        if response.status_code >= 400:
+            self.http.read(response)
+        return response.content
+
+    def get_file(self, key: str, local_path: str | Path) -> None:
+        Path(local_path).parent.mkdir(parents=True, exist_ok=True)
+        with self.http.http.stream("GET", f"{API}/artifacts/files/{quote(key)}") as response:
+            if response.status_code >= 400:
+                response.read()
+                self.http.read(response)
+            with open(local_path, "wb") as out:
+                for block in response.iter_bytes():
+                    out.write(block)
+
+    def list(self, prefix: str = "", recursive: bool = False) -> list[Any]:
+        response = self.http.http.get(
+            f"{API}/artifacts/list", params={"prefix": prefix, "recursive": recursive}
+        )
+        return decode(self.http.read(response))
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.http.read(self.http.http.get(f"{API}/artifacts/stat/{quote(key)}"))
+            return True
+        except NotFoundError:
+            return False
+
+
+def connect_remote(config: Config) -> Any:
+    from kibako.sdk.client import Kibako
+    from kibako.sdk.services import SERVICE_CLASSES
+
+    assert config.uri
+    http = HttpClient(config.uri, config.token)
+    remote = {name: RemoteService(cls, name, http) for name, cls in SERVICE_CLASSES.items()}
+    return Kibako(
+        config,
+        tracking=remote["tracking"],
+        lineage=remote["lineage"],
+        events=remote["events"],
+        tokens=remote["tokens"],
+        artifacts=RemoteArtifacts(http),
+        closer=http.close,
+    )

@@ -1,0 +1,161 @@
+"""Metric points: summaries kept on write, points packed into compressed chunks, history read back.
+
+A batch is grouped by key; each key's points become one chunk row (split past ``CHUNK_POINTS``) and its
+summary row is updated in the same transaction, so search reads summaries and never touches points.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, insert, select, update
+
+from kibako.store import schema
+from kibako.store.points import pack, unpack
+
+CHUNK_POINTS = 65_536
+MetricPoint = tuple[str, float, int, int]  # key, value, step, timestamp in ms
+
+
+def write_points(tx: Connection, run_id: str, points: Sequence[MetricPoint]) -> None:
+    """Append ``points`` to the run's metrics and bring their summaries up to date."""
+    if not points:
+        return
+    by_key: dict[str, list[MetricPoint]] = defaultdict(list)
+    for p in points:
+        by_key[p[0]].append(p)
+    m = schema.metrics
+    existing = {
+        row.key: row
+        for row in tx.execute(select(m).where(m.c.execution_id == run_id, m.c.key.in_(list(by_key))))
+    }
+    chunk_rows: list[dict[str, Any]] = []
+    for key, key_points in by_key.items():
+        steps = np.fromiter((p[2] for p in key_points), dtype=np.int64, count=len(key_points))
+        stamps = np.fromiter((p[3] for p in key_points), dtype=np.int64, count=len(key_points))
+        values = np.fromiter((p[1] for p in key_points), dtype=np.float64, count=len(key_points))
+        row = existing.get(key)
+        summary = _merge_summary(row, steps, stamps, values)
+        n_chunks = math.ceil(len(values) / CHUNK_POINTS)
+        if row is None:
+            metric_id = tx.execute(
+                insert(m).values(execution_id=run_id, key=key, chunks=n_chunks, **summary).returning(m.c.id)
+            ).scalar_one()
+            first_seq = 0
+        else:
+            metric_id = row.id
+            first_seq = row.chunks
+            tx.execute(update(m).where(m.c.id == metric_id).values(chunks=row.chunks + n_chunks, **summary))
+        for i in range(n_chunks):
+            part = slice(i * CHUNK_POINTS, (i + 1) * CHUNK_POINTS)
+            chunk_steps = steps[part]
+            chunk_rows.append(
+                {
+                    "metric_id": metric_id,
+                    "seq": first_seq + i,
+                    "count": len(chunk_steps),
+                    "min_step": int(chunk_steps.min()),
+                    "max_step": int(chunk_steps.max()),
+                    "payload": pack(chunk_steps, stamps[part], values[part]),
+                }
+            )
+    tx.execute(insert(schema.metric_chunks), chunk_rows)
+
+
+def _merge_summary(row: Any, steps: np.ndarray, stamps: np.ndarray, values: np.ndarray) -> dict[str, Any]:
+    nan = np.isnan(values)
+    finite = values[~nan]
+    # The last point is the one with the highest (step, timestamp); among equals, the one logged last.
+    order = np.lexsort((np.arange(len(steps)), stamps, steps))
+    last_i = int(order[-1])
+    last = (int(steps[last_i]), int(stamps[last_i]), float(values[last_i]))
+    count = len(values) + (row.count if row else 0)
+    nan_count = int(nan.sum()) + (row.nan_count if row else 0)
+    mins = [float(finite.min())] if len(finite) else []
+    maxs = [float(finite.max())] if len(finite) else []
+    total = float(finite.sum()) if len(finite) else 0.0
+    squares = float(np.square(finite).sum()) if len(finite) else 0.0
+    if row is not None:
+        if row.min_value is not None:
+            mins.append(row.min_value)
+            maxs.append(row.max_value)
+        total += row.sum_value or 0.0
+        squares += row.sum_squares or 0.0
+        if row.last_step is not None and (row.last_step, row.last_ms) > (last[0], last[1]):
+            last = (row.last_step, row.last_ms, _nan_if_none(row.last_value))
+    return {
+        "count": count,
+        "nan_count": nan_count,
+        "min_value": min(mins) if mins else None,
+        "max_value": max(maxs) if maxs else None,
+        "sum_value": total if count > nan_count else None,
+        "sum_squares": squares if count > nan_count else None,
+        # SQLite keeps NaN as NULL; PostgreSQL keeps it. Either reads back as NaN (see summary_from_row).
+        "last_value": None if math.isnan(last[2]) else last[2],
+        "last_step": last[0],
+        "last_ms": last[1],
+    }
+
+
+def _nan_if_none(value: float | None) -> float:
+    return math.nan if value is None else value
+
+
+def summary_fields(row: Any) -> dict[str, Any]:
+    """Aggregates of a ``metrics`` row: min, max, avg, std (population) and last."""
+    n = row.count - row.nan_count
+    avg = std = None
+    if n > 0 and row.sum_value is not None:
+        avg = row.sum_value / n
+        var = max(0.0, (row.sum_squares or 0.0) / n - avg * avg) if math.isfinite(avg) else math.nan
+        std = math.sqrt(var) if math.isfinite(var) else math.nan
+    return {
+        "count": row.count,
+        "min": row.min_value,
+        "max": row.max_value,
+        "avg": avg,
+        "std": std,
+        "last": _nan_if_none(row.last_value),
+        "last_step": row.last_step,
+        "last_ms": row.last_ms,
+    }
+
+
+def read_points(conn: Connection, run_id: str, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """Every point of one metric, ordered by step then timestamp (log order among equals); None if no metric."""
+    m, c = schema.metrics, schema.metric_chunks
+    metric_id = conn.execute(select(m.c.id).where(m.c.execution_id == run_id, m.c.key == key)).scalar()
+    if metric_id is None:
+        return None
+    payloads = conn.execute(select(c.c.payload).where(c.c.metric_id == metric_id).order_by(c.c.seq)).scalars()
+    parts = [unpack(p) for p in payloads]
+    steps = np.concatenate([p[0] for p in parts])
+    stamps = np.concatenate([p[1] for p in parts])
+    values = np.concatenate([p[2] for p in parts])
+    order = np.lexsort((np.arange(len(steps)), stamps, steps))
+    return steps[order], stamps[order], values[order]
+
+
+def envelope(n_points: int, values: np.ndarray, max_points: int) -> np.ndarray:
+    """Indices of a min/max envelope of at most ``max_points`` points that keeps every peak and trough.
+
+    The series is cut into ``max_points // 2`` buckets; each bucket keeps its lowest and highest point, so a
+    spike anywhere survives downsampling. The first and last points are always kept.
+    """
+    if n_points <= max_points:
+        return np.arange(n_points)
+    buckets = max(1, (max_points - 2) // 2)
+    edges = np.linspace(0, n_points, buckets + 1).astype(np.int64)
+    keep = {0, n_points - 1}
+    filled = np.where(np.isnan(values), 0.0, values)
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        if hi <= lo:
+            continue
+        part = filled[lo:hi]
+        keep.add(int(lo + part.argmin()))
+        keep.add(int(lo + part.argmax()))
+    return np.array(sorted(keep), dtype=np.int64)
