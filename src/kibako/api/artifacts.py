@@ -26,12 +26,13 @@ def list_artifacts(request: Request, prefix: str = "", recursive: bool = False) 
     return json_response(encode(_store(request).list(prefix, recursive=recursive)))
 
 
-@router.get("/stat/{key:path}")
-def stat(request: Request, key: str) -> Response:
+@router.get("/uri/{key:path}")
+def uri(request: Request, key: str) -> Response:
     from kibako.api.app import json_response
 
     require_role(request, "viewer")
-    return json_response(encode(_store(request).describe(key)))
+    store = _store(request)
+    return json_response({"uri": store.uri(key), "exists": store.exists(key)})
 
 
 @router.get("/files/{key:path}")

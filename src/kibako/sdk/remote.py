@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from kibako.core.config import Config
 from kibako.core.wire import decode, encode, exposed_methods
-from kibako.errors import AuthError, KibakoError, NotFoundError, RemoteError, error_class
+from kibako.errors import AuthError, KibakoError, RemoteError, error_class
 
 API = "/api/v1"
 
@@ -125,11 +125,7 @@ class RemoteArtifacts:
         return decode(self.http.read(response))
 
     def exists(self, key: str) -> bool:
-        try:
-            self.http.read(self.http.http.get(f"{API}/artifacts/stat/{quote(key)}"))
-            return True
-        except NotFoundError:
-            return False
+        return bool(self.http.read(self.http.http.get(f"{API}/artifacts/uri/{quote(key)}"))["exists"])
 
 
 def connect_remote(config: Config) -> Any:

@@ -77,8 +77,9 @@ def _merge_summary(row: Any, steps: np.ndarray, stamps: np.ndarray, values: np.n
     nan_count = int(nan.sum()) + (row.nan_count if row else 0)
     mins = [float(finite.min())] if len(finite) else []
     maxs = [float(finite.max())] if len(finite) else []
-    total = float(finite.sum()) if len(finite) else 0.0
-    squares = float(np.square(finite).sum()) if len(finite) else 0.0
+    with np.errstate(invalid="ignore", over="ignore"):  # inf + -inf is NaN, and that is the honest sum
+        total = float(finite.sum()) if len(finite) else 0.0
+        squares = float(np.square(finite).sum()) if len(finite) else 0.0
     if row is not None:
         if row.min_value is not None:
             mins.append(row.min_value)
