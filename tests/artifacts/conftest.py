@@ -21,11 +21,6 @@ S3_ENV = {
     "AWS_SECRET_ACCESS_KEY": "testing",
     "AWS_DEFAULT_REGION": "us-east-1",
 }
-# Warnings third-party S3 client stacks raise on their own; they say nothing about our code.
-S3_WARNING_FILTERS = (
-    "ignore::pytest.PytestUnraisableExceptionWarning",
-    "ignore:.*datetime.datetime.utcnow.*:DeprecationWarning",
-)
 
 
 def _make_tree(root: Path, files: dict[str, bytes]) -> Path:
@@ -132,6 +127,12 @@ def s3_env(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("KIBAKO_S3_ENDPOINT_URL", moto_endpoint)
     return moto_endpoint
+
+
+@pytest.fixture
+def s3_bucket() -> str:
+    """The bucket the moto server is started with."""
+    return S3_BUCKET
 
 
 @pytest.fixture

@@ -21,7 +21,9 @@ BACKENDS = [
         id="postgresql",
         marks=[
             pytest.mark.postgres,
-            pytest.mark.skipif(not PG_URL, reason="KIBAKO_TEST_DATABASE_URL is not set (no PostgreSQL to test)"),
+            pytest.mark.skipif(
+                not PG_URL, reason="KIBAKO_TEST_DATABASE_URL is not set (no PostgreSQL to test)"
+            ),
         ],
     ),
 ]

@@ -43,7 +43,9 @@ M, P, T, A = "metric", "param", "tag", "attribute"
         pytest.param("attribute.name = 'a'", Comparison(A, "run_name", "=", "a"), id="name-alias"),
         pytest.param("run_name = 'a'", Comparison(A, "run_name", "=", "a"), id="bare-attribute"),
         pytest.param("attributes.start_time >= 1e3", Comparison(A, "start_time", ">=", 1000), id="time-exp"),
-        pytest.param("attributes.end_time IS NULL", Comparison(A, "end_time", "IS NULL", None), id="end-null"),
+        pytest.param(
+            "attributes.end_time IS NULL", Comparison(A, "end_time", "IS NULL", None), id="end-null"
+        ),
         pytest.param("attributes.created < 5", Comparison(A, "created", "<", 5), id="created"),
         pytest.param("attributes.run_id IN ('a')", Comparison(A, "run_id", "IN", ("a",)), id="run-id-in"),
         pytest.param(
@@ -73,7 +75,9 @@ a, b, c = (Comparison(M, k, ">", 1) for k in "abc")
     [
         pytest.param("metrics.a > 1 and metrics.b > 1", And((a, b)), id="and"),
         pytest.param("metrics.a > 1 OR metrics.b > 1", Or((a, b)), id="or-upper"),
-        pytest.param("metrics.a > 1 or metrics.b > 1 and metrics.c > 1", Or((a, And((b, c)))), id="and-first"),
+        pytest.param(
+            "metrics.a > 1 or metrics.b > 1 and metrics.c > 1", Or((a, And((b, c)))), id="and-first"
+        ),
         pytest.param("metrics.a > 1 and metrics.b > 1 or metrics.c > 1", Or((And((a, b)), c)), id="and-left"),
         pytest.param("(metrics.a > 1 or metrics.b > 1) and metrics.c > 1", And((Or((a, b)), c)), id="parens"),
         pytest.param("metrics.a > 1 and metrics.b > 1 and metrics.c > 1", And((a, b, c)), id="and-chain"),

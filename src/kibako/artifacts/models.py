@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from kibako.core.wire import wire_type
 
+
+@wire_type
 @dataclass(frozen=True)
 class StoredArtifact:
     """A file or folder just written to the store.
@@ -20,6 +23,7 @@ class StoredArtifact:
     is_dir: bool = False
 
 
+@wire_type
 @dataclass(frozen=True, order=True)
 class ArtifactEntry:
     """One entry of a listing: a key relative to the store root, its size in bytes (0 for a folder)."""

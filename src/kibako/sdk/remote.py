@@ -92,15 +92,19 @@ class RemoteArtifacts:
         self.http = http
 
     def put_path(self, local_path: Path, key: str) -> Any:
+        """Upload a file or every file of a folder; the digest is computed here, from the bytes sent."""
+        from kibako.artifacts.digest import path_digest
+        from kibako.artifacts.models import StoredArtifact
+
         local_path = Path(local_path)
-        files = (
-            [local_path] if local_path.is_file() else sorted(p for p in local_path.rglob("*") if p.is_file())
-        )
+        files = [local_path] if local_path.is_file() else sorted(p for p in local_path.rglob("*") if p.is_file())
         for path in files:
             sub = key if path == local_path else f"{key}/{path.relative_to(local_path).as_posix()}"
             with open(path, "rb") as handle:
                 self.http.read(self.http.http.put(f"{API}/artifacts/files/{quote(sub)}", content=handle))
-        return decode(self.http.read(self.http.http.get(f"{API}/artifacts/stat/{quote(key)}")))
+        where = self.http.read(self.http.http.get(f"{API}/artifacts/uri/{quote(key)}"))
+        size = sum(p.stat().st_size for p in files)
+        return StoredArtifact(key, where["uri"], size, path_digest(local_path), local_path.is_dir())
 
     def get_bytes(self, key: str) -> bytes:
         response = self.http.http.get(f"{API}/artifacts/files/{quote(key)}")

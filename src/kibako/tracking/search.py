@@ -110,7 +110,9 @@ def search_run_ids(
         values, last_id = after
         conditions.append(_seek(keys, sort_exprs, values, last_id))
 
-    order_clauses = [(e.desc() if k.descending else e.asc()).nulls_last() for k, e in zip(keys, sort_exprs)]
+    order_clauses = [
+        (e.desc() if k.descending else e.asc()).nulls_last() for k, e in zip(keys, sort_exprs, strict=True)
+    ]
     stmt = (
         select(executions.c.id, *sort_exprs)
         .select_from(source)
@@ -252,7 +254,7 @@ def _seek(
     """Rows after (``values``, ``last_id``) in the order ``keys`` with NULLs last, then ``id`` ascending."""
     branches: list[ColumnElement[bool]] = []
     equal_so_far: list[ColumnElement[bool]] = []
-    for key, expr, value in zip(keys, exprs, values):
+    for key, expr, value in zip(keys, exprs, values, strict=True):
         if value is None:
             after: ColumnElement[bool] = false()
             equal: ColumnElement[bool] = expr.is_(None)

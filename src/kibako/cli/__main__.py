@@ -1,0 +1,3 @@
+from kibako.cli._app import main
+
+main()
