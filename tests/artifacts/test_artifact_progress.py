@@ -55,21 +55,35 @@ def test_the_default_threshold_is_64_mib() -> None:
 
 @pytest.mark.parametrize("direction", ["put", "get"])
 def test_store_draws_a_bar_on_stderr_for_large_files(
-    local_store: ArtifactStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, direction: str
+    store: ArtifactStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, direction: str
 ) -> None:
     src = tmp_path / "src.bin"
     src.write_bytes(b"z" * 5000)
     if direction == "get":
-        local_store.put_file(src, "big")
+        store.put_file(src, "big")
     monkeypatch.setattr(progress_module, "LARGE_TRANSFER_BYTES", 1000)
     terminal = _Terminal()
     monkeypatch.setattr(sys, "stderr", terminal)
     if direction == "put":
-        local_store.put_file(src, "big")
+        store.put_file(src, "big")
     else:
-        local_store.get_file("big", tmp_path / "out.bin")
+        store.get_file("big", tmp_path / "out.bin")
     assert "big" in terminal.getvalue()
     assert "5.0/5.0 kB" in terminal.getvalue()
+
+
+def test_store_counts_a_folders_total_for_its_bar(
+    store: ArtifactStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "tree"
+    (src / "sub").mkdir(parents=True)
+    for name in ("a", "b", "sub/c"):
+        (src / name).write_bytes(b"q" * 1000)
+    monkeypatch.setattr(progress_module, "LARGE_TRANSFER_BYTES", 2500)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    store.put_dir(src, "tree")
+    assert "3.0/3.0 kB" in terminal.getvalue()
 
 
 def test_store_draws_nothing_for_files_under_the_threshold(

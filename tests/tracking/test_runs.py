@@ -153,8 +153,16 @@ def test_bad_param_is_refused_and_nothing_changes(kb: kibako.Kibako, params: dic
 
 @pytest.mark.parametrize(
     "point",
-    [("m", "high", 0, 0), ("m", True, 0, 0), ("m", 1.0, 1.5, 0), ("m", 1.0, 0, "now"), ("bad key!", 1.0, 0, 0)],
-    ids=["string-value", "bool-value", "float-step", "string-timestamp", "bad-key"],
+    [
+        ("m", "high", 0, 0),
+        ("m", True, 0, 0),
+        ("m", 1.0, 1.5, 0),
+        ("m", 1.0, 0, "now"),
+        ("m", 1.0, 0, -1),
+        ("m", 1.0, 0, 2**60),
+        ("bad key!", 1.0, 0, 0),
+    ],
+    ids=["string-value", "bool-value", "float-step", "string-timestamp", "negative-time", "time-past-9999", "bad-key"],
 )
 def test_bad_metric_point_refuses_the_whole_batch(kb: kibako.Kibako, point: tuple) -> None:
     with kb.run("churn") as run:

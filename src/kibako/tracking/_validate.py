@@ -10,6 +10,8 @@ from typing import Any
 from kibako.core.validation import MAX_PARAM_VALUE_LENGTH, MAX_TAG_VALUE_LENGTH, check_key, check_value
 from kibako.errors import ValidationError
 
+_MAX_TIMESTAMP_MS = 253_402_300_800_000  # year 10000
+
 
 def metric_point(key: Any, value: Any, step: Any, timestamp: Any) -> tuple[str, float, int, int]:
     """The point as stored, or a ValidationError that says which part is wrong."""
@@ -22,6 +24,8 @@ def metric_point(key: Any, value: Any, step: Any, timestamp: Any) -> tuple[str, 
         raise ValidationError(f"metric {key!r}: step must be an integer, got {step!r}")
     if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Integral):
         raise ValidationError(f"metric {key!r}: timestamp must be integer milliseconds, got {timestamp!r}")
+    if not (0 <= int(timestamp) < _MAX_TIMESTAMP_MS):
+        raise ValidationError(f"metric {key!r}: timestamp {timestamp} is not milliseconds between 1970 and 9999")
     number = float(value)
     if not (-(2**63) <= int(step) < 2**63):
         raise ValidationError(f"metric {key!r}: step {step} does not fit in 64 bits")
