@@ -14,8 +14,9 @@ import base64
 import binascii
 import hashlib
 import json
+import operator
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -28,7 +29,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    true,
 )
 
 from kibako.errors import ValidationError
@@ -49,6 +49,14 @@ _ATTRIBUTE_COLUMNS = {
 }
 # MLflow clients filter on MLflow's status names; they mean the same runs as ours.
 MLFLOW_STATUSES = {"RUNNING": "InProgress", "FINISHED": "Completed", "FAILED": "Failed", "KILLED": "Stopped"}
+_COMPARE = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+}
 _DEFAULT_ORDER = [OrderKey("attribute", "start_time", descending=True)]
 
 
@@ -80,7 +88,7 @@ def search_run_ids(
     node = parse(filter_string)
     keys = _complete_order(parse_order_by(order_by))
     query_hash = _query_hash(node, keys, experiment_ids)
-    after = decode_page_token(page_token, query_hash, len(keys)) if page_token else None
+    after = _decode_token(page_token, query_hash, len(keys)) if page_token else None
     if experiment_ids is not None and not experiment_ids:
         return [], None
 
@@ -125,7 +133,7 @@ def search_run_ids(
         return [row[0] for row in rows], None
     page = rows[:max_results]
     last = page[-1]
-    return [row[0] for row in page], encode_page_token(query_hash, list(last[1:]), last[0])
+    return [row[0] for row in page], _encode_token(query_hash, list(last[1:]), last[0])
 
 
 def compile_filter(node: Node, dialect: str) -> ColumnElement[bool]:
@@ -153,18 +161,8 @@ def _compile_comparison(node: Comparison, dialect: str) -> ColumnElement[bool]:
 
 
 def _predicate(column: ColumnElement[Any], op: str, value: Any, dialect: str) -> ColumnElement[bool]:
-    if op == "=":
-        return column == value
-    if op == "!=":
-        return column != value
-    if op == ">":
-        return column > value
-    if op == ">=":
-        return column >= value
-    if op == "<":
-        return column < value
-    if op == "<=":
-        return column <= value
+    if op in _COMPARE:
+        return cast(ColumnElement[bool], _COMPARE[op](column, value))
     if op == "IN":
         return column.in_(list(value))
     if op == "NOT IN":
@@ -174,12 +172,12 @@ def _predicate(column: ColumnElement[Any], op: str, value: Any, dialect: str) ->
     if op == "IS NOT NULL":
         return column.is_not(None)
     if op == "LIKE":
-        parts = like_parts(value)
+        parts = _like_parts(value)
         if dialect == "sqlite":
             return column.op("GLOB")(_glob_pattern(parts))
         return column.like(_like_pattern(parts), escape="\\")
     if op == "ILIKE":
-        pattern = _like_pattern(like_parts(value))
+        pattern = _like_pattern(_like_parts(value))
         if dialect == "sqlite":
             return func.lower(column).like(func.lower(literal(pattern)), escape="\\")
         return column.ilike(pattern, escape="\\")
@@ -201,43 +199,26 @@ def _facts(kind: str) -> tuple[Table, ColumnElement[Any], ColumnElement[Any]]:
     return tags, tags.c.entity_id, tags.c.value
 
 
-def like_parts(pattern: str) -> list[str]:
-    """A LIKE pattern as a list of ``%``, ``_`` wildcards and one-character literals (``\\`` escapes one)."""
-    parts: list[str] = []
+def _like_parts(pattern: str) -> list[tuple[bool, str]]:
+    """A LIKE pattern as (is wildcard, character) pairs: ``%`` and ``_`` are wildcards unless escaped by ``\\``."""
+    parts: list[tuple[bool, str]] = []
     i = 0
     while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern):
-            parts.append("\\" + pattern[i + 1])
-            i += 2
-            continue
-        parts.append(ch if ch in "%_" else "\\" + ch)
-        i += 1
+        escaped = pattern[i] == "\\" and i + 1 < len(pattern)
+        ch = pattern[i + 1] if escaped else pattern[i]
+        parts.append((not escaped and ch in "%_", ch))
+        i += 2 if escaped else 1
     return parts
 
 
-def _like_pattern(parts: Sequence[str]) -> str:
-    out = []
-    for part in parts:
-        if part in ("%", "_"):
-            out.append(part)
-        else:
-            literal_char = part[1]
-            out.append("\\" + literal_char if literal_char in "%_\\" else literal_char)
-    return "".join(out)
+def _like_pattern(parts: Sequence[tuple[bool, str]]) -> str:
+    return "".join(ch if wild or ch not in "%_\\" else "\\" + ch for wild, ch in parts)
 
 
-def _glob_pattern(parts: Sequence[str]) -> str:
-    out = []
-    for part in parts:
-        if part == "%":
-            out.append("*")
-        elif part == "_":
-            out.append("?")
-        else:
-            literal_char = part[1]
-            out.append(f"[{literal_char}]" if literal_char in "*?[" else literal_char)
-    return "".join(out)
+def _glob_pattern(parts: Sequence[tuple[bool, str]]) -> str:
+    """The GLOB pattern (``*``, ``?``, ``[c]`` for a literal GLOB character) matching what ``parts`` match."""
+    glob = {"%": "*", "_": "?"}
+    return "".join(glob[ch] if wild else f"[{ch}]" if ch in "*?[" else ch for wild, ch in parts)
 
 
 def _complete_order(keys: list[OrderKey]) -> list[OrderKey]:
@@ -265,7 +246,7 @@ def _seek(
         branches.append(and_(*equal_so_far, after) if equal_so_far else after)
         equal_so_far.append(equal)
     branches.append(and_(*equal_so_far, executions.c.id > last_id))
-    return or_(*branches) if branches else true()
+    return or_(*branches)
 
 
 def _query_hash(node: Node | None, keys: list[OrderKey], experiment_ids: list[str] | None) -> str:
@@ -277,14 +258,14 @@ def _query_hash(node: Node | None, keys: list[OrderKey], experiment_ids: list[st
     return hashlib.sha256(json.dumps(shape).encode()).hexdigest()[:16]
 
 
-def encode_page_token(query_hash: str, values: list[Any], last_id: str) -> str:
+def _encode_token(query_hash: str, values: list[Any], last_id: str) -> str:
     """An opaque token naming the last row of a page: its sort values and id, and the query it belongs to."""
     payload = json.dumps({"q": query_hash, "v": values, "id": last_id}, separators=(",", ":"))
     return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
 
 
-def decode_page_token(token: str, query_hash: str, count: int) -> tuple[list[Any], str]:
-    """The (sort values, run id) a token from ``encode_page_token`` holds, checked against this query."""
+def _decode_token(token: str, query_hash: str, count: int) -> tuple[list[Any], str]:
+    """The (sort values, run id) a token from ``_encode_token`` holds, checked against this query."""
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = json.loads(raw)

@@ -1,0 +1,24 @@
+"""The demo runs end to end and leaves what it says it leaves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import kibako
+from kibako.demo import EXPERIMENT, main
+
+
+@pytest.mark.slow
+def test_demo_trains_finds_the_best_and_draws_lineage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    main(str(tmp_path / "demo"))
+    out = capsys.readouterr()
+    assert "Best runs" in out.out and "ContributedTo: Dataset churn.csv" in out.out
+    assert "Your data lives in" in out.err
+    kb = kibako.connect(home=str(tmp_path / "demo"))
+    runs = kb.search_runs(EXPERIMENT, max_results=10).runs
+    assert len(runs) == 4 and all(r.status == "Completed" for r in runs)
+    assert all(r.metrics["fold_auc"].count == 5 for r in runs)
+    assert all(len(r.inputs) == 1 and len(r.outputs) == 1 for r in runs)
+    assert len({r.inputs[0].id for r in runs}) == 1, "one dataset node, shared by every run"
