@@ -48,7 +48,9 @@ class LiveServer:
         self.services = Services.open(Config.from_env({"KIBAKO_HOME": str(home)}))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(self.services), host="127.0.0.1", port=self.port, log_level="error")
+        config = uvicorn.Config(
+            create_app(self.services), host="127.0.0.1", port=self.port, log_level="error"
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()

@@ -11,7 +11,9 @@ from kibako.demo import EXPERIMENT, main
 
 
 @pytest.mark.slow
-def test_demo_trains_finds_the_best_and_draws_lineage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_trains_finds_the_best_and_draws_lineage(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     main(str(tmp_path / "demo"))
     out = capsys.readouterr()
     assert "Best runs" in out.out and "ContributedTo: Dataset churn.csv" in out.out

@@ -9,6 +9,7 @@
 Importing this package stays light: databases, web frameworks and ML libraries load only when used.
 """
 
+from kibako.core.version import __version__
 from kibako.errors import (
     ConflictError,
     FilterSyntaxError,
@@ -19,8 +20,6 @@ from kibako.errors import (
 )
 from kibako.sdk.client import Kibako, connect
 from kibako.sdk.run import ActiveRun
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ActiveRun",

@@ -36,7 +36,9 @@ def make_dataset(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "churn.csv"
     header = ",".join([f"f{i}" for i in range(features.shape[1])] + ["churned"])
-    np.savetxt(path, np.column_stack([features, label]), delimiter=",", header=header, comments="", fmt="%.6f")
+    np.savetxt(
+        path, np.column_stack([features, label]), delimiter=",", header=header, comments="", fmt="%.6f"
+    )
     return path
 
 
@@ -64,13 +66,17 @@ def train(kb: kibako.Kibako, dataset: Path, model: str, params: dict[str, Any], 
         run.log_params({"model": model, **params, "folds": 5})
         run.log_input(dataset, name="churn.csv")
         aucs = []
-        for fold, (train_idx, test_idx) in enumerate(StratifiedKFold(5, shuffle=True, random_state=1).split(x, y)):
+        for fold, (train_idx, test_idx) in enumerate(
+            StratifiedKFold(5, shuffle=True, random_state=1).split(x, y)
+        ):
             fitted = build(model, params).fit(x[train_idx], y[train_idx])
             scores = fitted.predict_proba(x[test_idx])[:, 1]
             auc = float(roc_auc_score(y[test_idx], scores))
             aucs.append(auc)
-            run.log_metrics({"fold_auc": auc, "fold_accuracy": float(accuracy_score(y[test_idx], scores > 0.5))},
-                            step=fold)
+            run.log_metrics(
+                {"fold_auc": auc, "fold_accuracy": float(accuracy_score(y[test_idx], scores > 0.5))},
+                step=fold,
+            )
         run.log_metrics({"cv_auc": float(np.mean(aucs)), "cv_auc_std": float(np.std(aucs))})
         final = build(model, params).fit(x, y)
         model_path = workdir / f"{name}.pkl"
@@ -97,7 +103,9 @@ def main(home: str | None = None) -> None:
             run = kb.get_run(run_id)
             err.print(f"  trained {run.name:<40} cv_auc={run.metric('cv_auc'):.4f}")
 
-    query = "metrics.cv_auc > 0.8 and (params.model = 'random_forest' or params.model = 'logistic_regression')"
+    query = (
+        "metrics.cv_auc > 0.8 and (params.model = 'random_forest' or params.model = 'logistic_regression')"
+    )
     best = kb.search_runs(EXPERIMENT, filter=query, order_by=["metrics.cv_auc DESC"], max_results=3).runs
     console.print(f"\n[bold]Best runs[/] where {query}:")
     for run in best:
@@ -105,8 +113,9 @@ def main(home: str | None = None) -> None:
     if best:
         model_ref = best[0].outputs[0]
         console.print(f"\n[bold]Lineage of the best model[/] ({model_ref.id}):")
-        console.print(render_text(kb.lineage.query(model_ref.id, direction="up"), "up"), markup=False,
-                      highlight=False)
+        console.print(
+            render_text(kb.lineage.query(model_ref.id, direction="up"), "up"), markup=False, highlight=False
+        )
         console.print(
             "\nTry next:\n"
             f"  kibako runs list --experiment {EXPERIMENT} --order-by 'metrics.cv_auc DESC'\n"

@@ -52,7 +52,9 @@ def test_experiments_list_json(populated: dict[str, str]) -> None:
 
 
 def test_runs_list_filters_and_orders(populated: dict[str, str]) -> None:
-    code, out = invoke("runs", "list", "--filter", "params.model = 'rf'", "--order-by", "metrics.auc DESC", "--json")
+    code, out = invoke(
+        "runs", "list", "--filter", "params.model = 'rf'", "--order-by", "metrics.auc DESC", "--json"
+    )
     assert code == 0
     assert [r["name"] for r in json.loads(out)["runs"]] == ["b", "a"]
     code, out = invoke("runs", "list", "--experiment", "cli")
@@ -97,7 +99,9 @@ def test_lineage_show_exports_openlineage(populated: dict[str, str]) -> None:
     ],
     ids=["unknown-run", "bad-filter", "usage", "bad-role"],
 )
-def test_errors_exit_with_the_documented_codes(populated: dict[str, str], args: list[str], code: int, words: str) -> None:
+def test_errors_exit_with_the_documented_codes(
+    populated: dict[str, str], args: list[str], code: int, words: str
+) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == code
     assert words in result.stderr
@@ -119,7 +123,9 @@ def test_help_is_fast_and_imports_nothing_heavy() -> None:
         "print(sorted(m for m in ('sqlalchemy', 'fastapi', 'uvicorn', 'pandas', 'numpy', 'torch', 'ray') "
         "if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.split("\n")
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
     assert out[1] == "[]", f"--help imported {out[1]}"
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "kibako.cli", "--help"], capture_output=True, check=True)

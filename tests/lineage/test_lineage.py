@@ -83,7 +83,10 @@ def test_depth_limits_the_walk(kb: kibako.Kibako, tmp_path: Path) -> None:
     with kb.run("churn") as run:
         run.log_input(data)
         model_id = run.log_output(model)
-    assert [v.type for v in kb.lineage.query(model_id, direction="up", max_depth=1).vertices] == ["Model", "Run"]
+    assert [v.type for v in kb.lineage.query(model_id, direction="up", max_depth=1).vertices] == [
+        "Model",
+        "Run",
+    ]
 
 
 def test_query_lineage_response_has_aws_shape(kb: kibako.Kibako, tmp_path: Path) -> None:

@@ -31,9 +31,21 @@ def test_connect_migrates_to_head_and_again_is_a_no_op(database_url: str) -> Non
     store = Store(database_url)
     assert current_revision(store) == head_revision()
     tables = set(inspect(store.engine).get_table_names())
-    assert {"contexts", "executions", "artifacts", "associations", "metrics", "metric_chunks", "events"} <= tables
+    assert {
+        "contexts",
+        "executions",
+        "artifacts",
+        "associations",
+        "metrics",
+        "metric_chunks",
+        "events",
+    } <= tables
     with store.write() as tx:
-        tx.execute(text("INSERT INTO tokens (id, name, role, token_hash, created_ms) VALUES ('t', 'n', 'viewer', 'h', 1)"))
+        tx.execute(
+            text(
+                "INSERT INTO tokens (id, name, role, token_hash, created_ms) VALUES ('t', 'n', 'viewer', 'h', 1)"
+            )
+        )
     store.dispose()
     again = Store(database_url)
     with again.read() as conn:
@@ -54,8 +66,13 @@ def test_values_round_trip_exactly(services: Services) -> None:
     run = t.start_run("contract", name="exact", tags={"日本語": "タグ"})
     t.log_batch(
         run.id,
-        metrics=[("m", 0.1, 0, 1), ("m", math.inf, 1, 2), ("m", -0.0, 2, 3), ("m", math.nan, 3, 4),
-                 ("big", 1e308, 2**62, 2**40)],
+        metrics=[
+            ("m", 0.1, 0, 1),
+            ("m", math.inf, 1, 2),
+            ("m", -0.0, 2, 3),
+            ("m", math.nan, 3, 4),
+            ("big", 1e308, 2**62, 2**40),
+        ],
         params={"p": "値 with ' quote", "n": 3},
     )
     history = t.get_metric_history(run.id, "m")
@@ -106,8 +123,9 @@ def test_search_and_lineage_work_on_the_backend(services: Services, tmp_path: Pa
         ids.append(run.id)
     page = t.search_runs(["contract"], "params.model = 'rf' or metrics.auc >= 0.4", ["metrics.auc DESC"], 2)
     assert [r.name for r in page.runs] == ["r4", "r3"]
-    rest = t.search_runs(["contract"], "params.model = 'rf' or metrics.auc >= 0.4", ["metrics.auc DESC"], 2,
-                         page.next_token)
+    rest = t.search_runs(
+        ["contract"], "params.model = 'rf' or metrics.auc >= 0.4", ["metrics.auc DESC"], 2, page.next_token
+    )
     assert [r.name for r in rest.runs] == ["r1"] and rest.next_token is None
     dataset = t.get_run(ids[0]).inputs[0]
     graph = services.lineage.query(dataset.id, direction="down", max_depth=1)

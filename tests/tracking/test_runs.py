@@ -62,7 +62,13 @@ def test_metric_summaries_are_maintained_on_write(kb: kibako.Kibako) -> None:
         for step, value in enumerate([3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0]):
             run.log_metric("loss", value, step=step)
     summary = kb.get_run(run.id).metrics["loss"]
-    assert (summary.count, summary.min, summary.max, summary.last, summary.last_step) == (10, 1.0, 9.0, 3.0, 9)
+    assert (summary.count, summary.min, summary.max, summary.last, summary.last_step) == (
+        10,
+        1.0,
+        9.0,
+        3.0,
+        9,
+    )
     assert summary.avg == pytest.approx(3.9)
 
 
@@ -162,7 +168,15 @@ def test_bad_param_is_refused_and_nothing_changes(kb: kibako.Kibako, params: dic
         ("m", 1.0, 0, 2**60),
         ("bad key!", 1.0, 0, 0),
     ],
-    ids=["string-value", "bool-value", "float-step", "string-timestamp", "negative-time", "time-past-9999", "bad-key"],
+    ids=[
+        "string-value",
+        "bool-value",
+        "float-step",
+        "string-timestamp",
+        "negative-time",
+        "time-past-9999",
+        "bad-key",
+    ],
 )
 def test_bad_metric_point_refuses_the_whole_batch(kb: kibako.Kibako, point: tuple) -> None:
     with kb.run("churn") as run:
@@ -218,8 +232,17 @@ def test_run_state_changes_are_published_as_events(kb: kibako.Kibako) -> None:
     events = [e for e in kb.events.list_events() if e.detail["RunId"] == run.id]
     assert [e.detail["Status"] for e in events] == ["InProgress", "Completed"]
     envelope = events[1].to_envelope()
-    assert set(envelope) == {"version", "id", "detail-type", "source", "account", "time", "region", "resources",
-                             "detail"}
+    assert set(envelope) == {
+        "version",
+        "id",
+        "detail-type",
+        "source",
+        "account",
+        "time",
+        "region",
+        "resources",
+        "detail",
+    }
     assert envelope["resources"] == [kb.get_run(run.id).arn]
 
 
@@ -228,8 +251,9 @@ def test_search_finds_best_runs_by_filter_and_order(kb: kibako.Kibako) -> None:
         with kb.run("search") as run:
             run.log_param("model", model)
             run.log_metric("auc", auc)
-    page = kb.search_runs("search", filter="metrics.auc > 0.8 and params.model = 'rf'",
-                          order_by=["metrics.auc DESC"])
+    page = kb.search_runs(
+        "search", filter="metrics.auc > 0.8 and params.model = 'rf'", order_by=["metrics.auc DESC"]
+    )
     assert [r.metric("auc") for r in page.runs] == [0.9, 0.85]
     with pytest.raises(kibako.FilterSyntaxError) as info:
         kb.search_runs("search", filter="metrics.auc >> 1")

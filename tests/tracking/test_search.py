@@ -28,7 +28,7 @@ RUNS = [
         "r3", name="Gamma_1", status="InProgress", start=3000, created=30,
         params={"lr": "0.1", "model": "lr"}, metrics={"auc": 0.95},
     ),
-    RunRow("r4", name="delta", status="Stopped", created=40, tags={"team": "vision", "note": "50% off"}),
+    RunRow("r4", name="delta", status="Stopped", created=40, tags={"team": "vision", "note": "50% off", "path": "a\\b\\"}),
     RunRow(
         "r5", experiment="e2", name="epsilon", start=1500, end=1600, created=50, params={"lr": "0.5"},
         tags={"a-b": "x*[y]?"}, metrics={"val loss": 0.2, "train/loss.epoch": 1.5},
@@ -99,6 +99,10 @@ FILTERS = [
     pytest.param("tags.`a-b` LIKE 'x_[%'", ["r5"], id="like-glob-chars-with-wildcards"),
     pytest.param("tags.`a-b` LIKE '*%'", [], id="like-star-is-not-a-wildcard"),
     pytest.param("tags.`a-b` ILIKE 'X*[Y]?'", ["r5"], id="ilike-glob-chars"),
+    pytest.param(r"tags.path = 'a\\b\\'", ["r4"], id="backslashes-in-value"),
+    pytest.param(r"tags.path LIKE 'a%\\'", ["r4"], id="like-trailing-backslash-is-literal"),
+    pytest.param(r"tags.path LIKE 'a\\\\b%'", ["r4"], id="like-escaped-backslash"),
+    pytest.param(r"tags.path LIKE 'a\\b%'", [], id="like-backslash-escapes-next"),
     pytest.param("tags.team IS NULL", ["r3", "r5"], id="tag-absent"),
     pytest.param("tags.team IN ('nlp', 'none')", ["r2"], id="tag-in"),
     # attributes

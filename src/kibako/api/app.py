@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from kibako import __version__
 from kibako.api.artifacts import router as artifacts_router
 from kibako.api.auth import require_role
+from kibako.core.version import __version__
 from kibako.core.wire import decode, encode, exposed_methods
 from kibako.errors import KibakoError, NotFoundError, ValidationError
 from kibako.sdk.services import SERVICE_CLASSES, Services

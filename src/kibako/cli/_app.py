@@ -24,7 +24,7 @@ app.command("server")(server.server)
 @app.command("version")
 def version() -> None:
     """Print the version."""
-    from kibako import __version__
+    from kibako.core.version import __version__
 
     typer.echo(__version__)
 

@@ -97,7 +97,9 @@ class RemoteArtifacts:
         from kibako.artifacts.models import StoredArtifact
 
         local_path = Path(local_path)
-        files = [local_path] if local_path.is_file() else sorted(p for p in local_path.rglob("*") if p.is_file())
+        files = (
+            [local_path] if local_path.is_file() else sorted(p for p in local_path.rglob("*") if p.is_file())
+        )
         for path in files:
             sub = key if path == local_path else f"{key}/{path.relative_to(local_path).as_posix()}"
             with open(path, "rb") as handle:

@@ -25,7 +25,9 @@ def metric_point(key: Any, value: Any, step: Any, timestamp: Any) -> tuple[str, 
     if isinstance(timestamp, bool) or not isinstance(timestamp, numbers.Integral):
         raise ValidationError(f"metric {key!r}: timestamp must be integer milliseconds, got {timestamp!r}")
     if not (0 <= int(timestamp) < _MAX_TIMESTAMP_MS):
-        raise ValidationError(f"metric {key!r}: timestamp {timestamp} is not milliseconds between 1970 and 9999")
+        raise ValidationError(
+            f"metric {key!r}: timestamp {timestamp} is not milliseconds between 1970 and 9999"
+        )
     number = float(value)
     if not (-(2**63) <= int(step) < 2**63):
         raise ValidationError(f"metric {key!r}: step {step} does not fit in 64 bits")

@@ -323,7 +323,7 @@ class TrackingService:
     @query
     def openlineage_events(self, run_id: str) -> list[dict[str, Any]]:
         """The run as OpenLineage run events: START, then COMPLETE, FAIL or ABORT once it has ended."""
-        from kibako import __version__
+        from kibako.core.version import __version__
         from kibako.lineage.openlineage import run_events
 
         return run_events(self.get_run(run_id), producer=f"urn:kibako:{__version__}")
