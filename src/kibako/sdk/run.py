@@ -45,7 +45,7 @@ class ActiveRun:
         self.max_buffered = max_buffered
         self.flush_interval = flush_interval
         self._lock = threading.RLock()
-        self._points: list[tuple[str, float, int, int]] = []
+        self._points: list[Any] = []
         self._params: dict[str, str] = {}
         self._tags: dict[str, str] = {}
         self._next_step: dict[str, int] = {}
@@ -129,14 +129,17 @@ class ActiveRun:
         tags: Mapping[str, Any] | None = None,
     ) -> None:
         """Log points ``(key, value, step, timestamp_ms)``, params and tags together."""
-        points = _validate.metric_points(metrics)
+        points = list(metrics)
+        columns = _validate.metric_columns(points)
         clean_params = _validate.string_items("param", params)
         clean_tags = _validate.string_items("tag", tags)
         with self._lock:
             self._check_open()
             self._points.extend(points)
-            for key, _value, step, _ts in points:
-                self._next_step[key] = max(self._next_step.get(key, 0), step + 1)
+            next_step = self._next_step
+            for key, step in zip(columns.keys, columns.steps.tolist(), strict=True):
+                if step >= next_step.get(key, 0):
+                    next_step[key] = step + 1
             self._buffer_params(clean_params)
             self._tags.update(clean_tags)
             self._after_log()
@@ -148,13 +151,14 @@ class ActiveRun:
         self._params.update(params)
 
     def _add_point(self, key: str, value: float, step: int | None, timestamp: int | None) -> None:
+        next_step = self._next_step
         if step is None:
-            step = self._next_step.get(key, 0)
-        point = _validate.metric_point(
-            key, value, step, time.time_ns() // 1_000_000 if timestamp is None else timestamp
-        )
-        self._points.append(point)
-        self._next_step[key] = max(self._next_step.get(key, 0), point[2] + 1)
+            step = next_step.get(key, 0)
+        if timestamp is None:
+            timestamp = time.time_ns() // 1_000_000
+        self._points.append(_validate.metric_point(key, value, step, timestamp))
+        if step >= next_step.get(key, 0):
+            next_step[key] = step + 1
 
     # -- files, inputs and outputs --------------------------------------------------------------------------
 

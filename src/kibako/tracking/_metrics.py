@@ -7,8 +7,6 @@ summary row is updated in the same transaction, so search reads summaries and ne
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -16,28 +14,25 @@ from sqlalchemy import Connection, insert, select, update
 
 from kibako.store import schema
 from kibako.store.points import pack, unpack
+from kibako.tracking._validate import MetricColumns
 
 CHUNK_POINTS = 65_536
-MetricPoint = tuple[str, float, int, int]  # key, value, step, timestamp in ms
 
 
-def write_points(tx: Connection, run_id: str, points: Sequence[MetricPoint]) -> None:
+def write_points(tx: Connection, run_id: str, points: MetricColumns) -> None:
     """Append ``points`` to the run's metrics and bring their summaries up to date."""
-    if not points:
+    if not len(points):
         return
-    by_key: dict[str, list[MetricPoint]] = defaultdict(list)
-    for p in points:
-        by_key[p[0]].append(p)
+    names, key_index = np.unique(np.array(points.keys, dtype=object), return_inverse=True)
     m = schema.metrics
     existing = {
         row.key: row
-        for row in tx.execute(select(m).where(m.c.execution_id == run_id, m.c.key.in_(list(by_key))))
+        for row in tx.execute(select(m).where(m.c.execution_id == run_id, m.c.key.in_(names.tolist())))
     }
     chunk_rows: list[dict[str, Any]] = []
-    for key, key_points in by_key.items():
-        steps = np.fromiter((p[2] for p in key_points), dtype=np.int64, count=len(key_points))
-        stamps = np.fromiter((p[3] for p in key_points), dtype=np.int64, count=len(key_points))
-        values = np.fromiter((p[1] for p in key_points), dtype=np.float64, count=len(key_points))
+    for i, key in enumerate(names.tolist()):
+        mask = key_index == i
+        steps, stamps, values = points.steps[mask], points.timestamps[mask], points.values[mask]
         row = existing.get(key)
         summary = _merge_summary(row, steps, stamps, values)
         n_chunks = math.ceil(len(values) / CHUNK_POINTS)
@@ -50,13 +45,13 @@ def write_points(tx: Connection, run_id: str, points: Sequence[MetricPoint]) -> 
             metric_id = row.id
             first_seq = row.chunks
             tx.execute(update(m).where(m.c.id == metric_id).values(chunks=row.chunks + n_chunks, **summary))
-        for i in range(n_chunks):
-            part = slice(i * CHUNK_POINTS, (i + 1) * CHUNK_POINTS)
+        for c in range(n_chunks):
+            part = slice(c * CHUNK_POINTS, (c + 1) * CHUNK_POINTS)
             chunk_steps = steps[part]
             chunk_rows.append(
                 {
                     "metric_id": metric_id,
-                    "seq": first_seq + i,
+                    "seq": first_seq + c,
                     "count": len(chunk_steps),
                     "min_step": int(chunk_steps.min()),
                     "max_step": int(chunk_steps.max()),

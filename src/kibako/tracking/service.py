@@ -172,7 +172,7 @@ class TrackingService:
         A param logged again with a new value becomes the current value; the old one stays in its history.
         All of the batch is checked first: on any bad item nothing is written.
         """
-        points = _validate.metric_points(metrics)
+        points = _validate.metric_columns(metrics)
         clean_params = _validate.string_items("param", params)
         clean_tags = _validate.string_items("tag", tags)
         now = self.clock.time_ms()
