@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,33 @@ def test_add_association_links_two_artifacts(kb: kibako.Kibako, tmp_path: Path) 
     assert [v.id for v in up.vertices] == [v2, v1]
     with pytest.raises(kibako.ValidationError, match="association type"):
         kb.lineage.add_association(v2, v1, "Likes")
+
+
+@pytest.mark.parametrize(
+    "artifact_path", ["../escape", "/etc", "a/../../b"], ids=["dotdot", "absolute", "nested"]
+)
+def test_artifact_path_that_escapes_the_store_is_refused(
+    kb: kibako.Kibako, tmp_path: Path, home: Path, artifact_path: str
+) -> None:
+    report = tmp_path / "r.txt"
+    report.write_text("x")
+    with kb.run("churn") as run:
+        with pytest.raises(kibako.ValidationError, match="escape|absolute|\\.\\."):
+            run.log_artifact(report, artifact_path=artifact_path)
+    assert kb.list_artifacts(run.id) == []
+    assert not (tmp_path / "escape").exists() and not (home / "escape").exists()
+
+
+def test_lineage_filters_by_kind_and_time(kb: kibako.Kibako, tmp_path: Path) -> None:
+    model = tmp_path / "m.bin"
+    model.write_bytes(b"m")
+    with kb.run("churn") as run:
+        run.log_input(_dataset(tmp_path))
+        model_id = run.log_output(model)
+    artifacts_only = kb.lineage.query(run.id, kinds=["Artifact"])
+    assert {v.type for v in artifacts_only.vertices} == {"Run", "Dataset", "Model"}, "the start always stays"
+    assert all(v.kind == "Artifact" for v in artifacts_only.vertices[1:])
+    created = kb.lineage.get_vertex(model_id).created
+    assert [v.id for v in kb.lineage.query(run.id, created_after=created).vertices] == [run.id]
+    before = kb.lineage.query(run.id, created_before=created + timedelta(seconds=1))
+    assert {v.type for v in before.vertices} == {"Run", "Dataset", "Model", "Experiment"}

@@ -139,13 +139,18 @@ class LineageService:
         include_edges: bool = True,
         association_types: list[str] | None = None,
         vertex_types: list[str] | None = None,
+        kinds: list[str] | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
         max_vertices: int = MAX_VERTICES,
     ) -> LineageGraph:
         """Walk from ``start`` (ids or ARNs) up to its sources, down to what it made, or both.
 
         ``up`` follows edges backwards (a model to the run that produced it to the data it read); ``down``
         follows them forwards; ``both`` is the union of the two walks, never a turn in the middle of a path.
-        ``vertex_types`` keeps only vertices of those types in the answer (the walk still passes through others).
+        ``vertex_types`` (Dataset, Model, Run...), ``kinds`` (Artifact, Execution, Context) and the creation
+        window keep only matching vertices in the answer (the walk still passes through the others); the start
+        vertices are always kept.
         """
         if direction not in DIRECTIONS:
             raise ValidationError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
@@ -170,7 +175,13 @@ class LineageService:
         keep = {
             vid
             for vid, v in vertices.items()
-            if vid in start_ids or not vertex_types or v.type in vertex_types
+            if vid in start_ids
+            or (
+                (not vertex_types or v.type in vertex_types)
+                and (not kinds or v.kind in kinds)
+                and (created_after is None or v.created > created_after)
+                and (created_before is None or v.created < created_before)
+            )
         }
         ordered = [vertices[v] for v in start_ids] + sorted(
             (v for vid, v in vertices.items() if vid in keep and vid not in start_ids),

@@ -168,6 +168,10 @@ class ActiveRun:
         path = Path(local_path)
         if not path.exists():
             raise ValidationError(f"{path} does not exist; pass the path of a file or folder to store")
+        if artifact_path:
+            from kibako.artifacts.keys import normalize_key
+
+            artifact_path = normalize_key(artifact_path)  # refuses '..', absolute paths and the like
         key = "/".join(p for p in (f"runs/{self.id}/artifacts", artifact_path or "", path.name) if p)
         self._client.artifacts.put_path(path, key)
         return key
