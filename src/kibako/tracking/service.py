@@ -132,12 +132,7 @@ class TrackingService:
                     updated_ms=now,
                 )
             )
-            upsert(
-                tx,
-                schema.tags,
-                [{"entity_id": run_id, "key": k, "value": v} for k, v in clean_tags.items()],
-                ["entity_id", "key"],
-            )
+            _write_tags(tx, run_id, clean_tags)
             self.lineage.record_edge(tx, (EXECUTION, run_id), (CONTEXT, experiment_id), "MemberOf")
             if parent_run_id:
                 self.lineage.record_edge(tx, (EXECUTION, run_id), (EXECUTION, parent_run_id), "ChildOf")
@@ -185,12 +180,7 @@ class TrackingService:
             write_points(tx, run_id, points)
             if clean_params:
                 self._write_params(tx, run_id, clean_params, now)
-            upsert(
-                tx,
-                schema.tags,
-                [{"entity_id": run_id, "key": k, "value": v} for k, v in clean_tags.items()],
-                ["entity_id", "key"],
-            )
+            _write_tags(tx, run_id, clean_tags)
 
     @command
     def log_io(
@@ -345,12 +335,7 @@ class TrackingService:
                 updated_ms=now,
             )
         )
-        upsert(
-            tx,
-            schema.tags,
-            [{"entity_id": experiment_id, "key": k, "value": v} for k, v in tags.items()],
-            ["entity_id", "key"],
-        )
+        _write_tags(tx, experiment_id, tags)
         return experiment_id
 
     @staticmethod
@@ -452,3 +437,12 @@ def _check_name(kind: str, name: object) -> None:
         raise ValidationError(f"{kind} name must be a non-empty string")
     if len(name) > MAX_NAME_LENGTH:
         raise ValidationError(f"{kind} name is {len(name)} characters; the limit is {MAX_NAME_LENGTH}")
+
+
+def _write_tags(tx: Connection, entity_id: str, tags: dict[str, str]) -> None:
+    upsert(
+        tx,
+        schema.tags,
+        [{"entity_id": entity_id, "key": k, "value": v} for k, v in tags.items()],
+        ["entity_id", "key"],
+    )
