@@ -89,3 +89,24 @@ def test_four_processes_logging_at_once_lose_nothing(tmp_path: Path) -> None:
         assert run.metrics["loss"].count == 10_000
         assert run.metrics["loss"].last == 4999.5
         assert len(run.params) == 10
+
+
+def test_process_exit_writes_what_is_buffered(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import sys, kibako
+        kb = kibako.connect(home=sys.argv[1])
+        run = kb.run("exit", flush_interval=3600)
+        for step in range(500):
+            run.log_metric("loss", step, step=step)
+        run.log_param("lr", 0.1)
+        print(run.id)
+        """
+    )
+    home = tmp_path / "home"
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(home)], capture_output=True, text=True, check=True
+    )
+    run = kibako.connect(home=str(home)).get_run(done.stdout.strip())
+    assert run.metrics["loss"].count == 500 and run.params == {"lr": "0.1"}
+    assert run.status == "Completed"
