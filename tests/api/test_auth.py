@@ -107,3 +107,36 @@ def test_server_prints_an_admin_token_once_on_first_start(tmp_path: Path) -> Non
         proc.terminate()
         out, _ = proc.communicate(timeout=20)
     assert "admin token" not in out, "the second start prints no token"
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ('{"run_id": {"a": 1}}', "argument 'run_id'"),
+        ("[1, 2]", "JSON object"),
+        ("not json", "not JSON"),
+        ('{"run_id": "x", "nope": 1}', "unexpected keyword"),
+    ],
+    ids=["wrong-type", "not-an-object", "not-json", "unknown-argument"],
+)
+def test_bad_rpc_bodies_are_400_with_our_error_shape(live_server: LiveServer, body: str, words: str) -> None:
+    response = httpx.post(
+        f"{live_server.url}/api/v1/rpc/tracking/get_run",
+        content=body,
+        headers={"Authorization": f"Bearer {live_server.token('viewer')}"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "ValidationError"
+    assert words in response.json()["error"]["message"]
+
+
+def test_wrong_argument_type_from_the_sdk_is_a_validation_error(live_server: LiveServer) -> None:
+    kb = kibako.connect(live_server.url, token=live_server.token("viewer"))
+    with pytest.raises(kibako.ValidationError, match="max_depth"):
+        kb.lineage.query("x", max_depth="deep")
+
+
+def test_unreachable_server_is_a_clear_error() -> None:
+    kb = kibako.connect(f"http://127.0.0.1:{free_port()}", token="kb_x")
+    with pytest.raises(kibako.KibakoError, match="could not reach"):
+        kb.list_experiments()

@@ -8,7 +8,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
+from kibako.api._arguments import checked_call
 from kibako.api.artifacts import router as artifacts_router
 from kibako.api.auth import require_role
 from kibako.core.version import __version__
@@ -37,19 +39,22 @@ def create_app(services: Services) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     @app.post("/api/v1/rpc/{service}/{method}")
-    def rpc(service: str, method: str, request: Request, body: dict[str, Any] | None = None) -> Response:
+    async def rpc(service: str, method: str, request: Request) -> Response:
         methods = exposed.get(service)
         if methods is None or method not in methods:
             raise NotFoundError(f"no method {service}.{method}")
-        role, signature = methods[method]
-        require_role(request, role)
-        arguments = decode(body or {})
-        target = getattr(services.by_name(service), method)
+        role, _signature = methods[method]
+        await run_in_threadpool(require_role, request, role)
+        raw = await request.body()
         try:
-            bound = signature.replace(parameters=list(signature.parameters.values())[1:]).bind(**arguments)
-        except TypeError as exc:
-            raise ValidationError(f"{service}.{method}: {exc}") from exc
-        return json_response(encode(target(*bound.args, **bound.kwargs)))
+            body = json.loads(raw) if raw.strip() else {}
+        except ValueError as exc:
+            raise ValidationError(f"the request body is not JSON: {exc}") from exc
+        if not isinstance(body, dict):
+            raise ValidationError("the request body must be a JSON object of the method's arguments")
+        call = checked_call(SERVICE_CLASSES[service], method, getattr(services.by_name(service), method))
+        result = await run_in_threadpool(call, decode(body))
+        return json_response(encode(result))
 
     app.include_router(artifacts_router)
     return app

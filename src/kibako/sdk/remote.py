@@ -29,10 +29,25 @@ class HttpClient:
 
     def call(self, service: str, method: str, arguments: dict[str, Any]) -> Any:
         body = json.dumps(encode(arguments))
-        response = self.http.post(
-            f"{API}/rpc/{service}/{method}", content=body, headers={"Content-Type": "application/json"}
+        response = self.send(
+            "POST",
+            f"{API}/rpc/{service}/{method}",
+            content=body,
+            headers={"Content-Type": "application/json"},
         )
         return decode(self.read(response))
+
+    def send(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One request; a server that cannot be reached is a RemoteError that says what to check."""
+        import httpx
+
+        try:
+            return self.http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise RemoteError(
+                f"could not reach the kibako server at {self.base_url} ({exc}); is 'kibako server' running "
+                "there, and is KIBAKO_URI right?"
+            ) from None
 
     def read(self, response: Any) -> Any:
         """The JSON body of a good answer; the server's own error class for a bad one."""
@@ -103,35 +118,25 @@ class RemoteArtifacts:
         for path in files:
             sub = key if path == local_path else f"{key}/{path.relative_to(local_path).as_posix()}"
             with open(path, "rb") as handle:
-                self.http.read(self.http.http.put(f"{API}/artifacts/files/{quote(sub)}", content=handle))
-        where = self.http.read(self.http.http.get(f"{API}/artifacts/uri/{quote(key)}"))
+                self.http.read(self.http.send("PUT", f"{API}/artifacts/files/{quote(sub)}", content=handle))
+        where = self.http.read(self.http.send("GET", f"{API}/artifacts/uri/{quote(key)}"))
         size = sum(p.stat().st_size for p in files)
         return StoredArtifact(key, where["uri"], size, path_digest(local_path), local_path.is_dir())
 
     def get_bytes(self, key: str) -> bytes:
-        response = self.http.http.get(f"{API}/artifacts/files/{quote(key)}")
+        response = self.http.send("GET", f"{API}/artifacts/files/{quote(key)}")
         if response.status_code >= 400:
             self.http.read(response)
         return response.content
 
-    def get_file(self, key: str, local_path: str | Path) -> None:
-        Path(local_path).parent.mkdir(parents=True, exist_ok=True)
-        with self.http.http.stream("GET", f"{API}/artifacts/files/{quote(key)}") as response:
-            if response.status_code >= 400:
-                response.read()
-                self.http.read(response)
-            with open(local_path, "wb") as out:
-                for block in response.iter_bytes():
-                    out.write(block)
-
     def list(self, prefix: str = "", recursive: bool = False) -> list[Any]:
-        response = self.http.http.get(
-            f"{API}/artifacts/list", params={"prefix": prefix, "recursive": recursive}
+        response = self.http.send(
+            "GET", f"{API}/artifacts/list", params={"prefix": prefix, "recursive": recursive}
         )
         return decode(self.http.read(response))
 
     def exists(self, key: str) -> bool:
-        return bool(self.http.read(self.http.http.get(f"{API}/artifacts/uri/{quote(key)}"))["exists"])
+        return bool(self.http.read(self.http.send("GET", f"{API}/artifacts/uri/{quote(key)}"))["exists"])
 
 
 def connect_remote(config: Config) -> Any:

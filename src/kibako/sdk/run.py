@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-import atexit
 import os
 import threading
 import time
-import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kibako.errors import RunFinishedError, ValidationError
+from kibako.sdk import _background
 from kibako.tracking import _validate
 from kibako.tracking.models import COMPLETED, FAILED, STOPPED, Run
 
 if TYPE_CHECKING:
     from kibako.sdk.client import Kibako
-
-_OPEN_RUNS: weakref.WeakSet[ActiveRun] = weakref.WeakSet()
 
 
 class ActiveRun:
@@ -26,8 +23,8 @@ class ActiveRun:
     (Completed, Failed on an exception, Stopped on Ctrl-C).
 
     Logging is buffered: points are written in batches when ``max_buffered`` points are waiting, every
-    ``flush_interval`` seconds, on ``flush()``, on leaving the block and at process exit. With ``sync=True``
-    every call is durable before it returns.
+    ``flush_interval`` seconds (a background thread sees to it), on ``flush()``, on leaving the block and at
+    process exit. With ``sync=True`` every call is durable before it returns.
     """
 
     def __init__(
@@ -51,7 +48,7 @@ class ActiveRun:
         self._next_step: dict[str, int] = {}
         self._last_flush = time.monotonic()
         self._ended = False
-        _OPEN_RUNS.add(self)
+        _background.register(self)
 
     # -- identity -----------------------------------------------------------------------------------------
 
@@ -129,13 +126,23 @@ class ActiveRun:
         tags: Mapping[str, Any] | None = None,
     ) -> None:
         """Log points ``(key, value, step, timestamp_ms)``, params and tags together."""
-        points = list(metrics)
-        columns = _validate.metric_columns(points)
+        from kibako.tracking._columns import metric_columns
+
+        columns = metric_columns(list(metrics))
         clean_params = _validate.string_items("param", params)
         clean_tags = _validate.string_items("tag", tags)
         with self._lock:
             self._check_open()
-            self._points.extend(points)
+            # The checked values, as plain Python numbers: NumPy scalars do not cross the wire.
+            self._points.extend(
+                zip(
+                    columns.keys,
+                    columns.values.tolist(),
+                    columns.steps.tolist(),
+                    columns.timestamps.tolist(),
+                    strict=True,
+                )
+            )
             next_step = self._next_step
             for key, step in zip(columns.keys, columns.steps.tolist(), strict=True):
                 if step >= next_step.get(key, 0):
@@ -241,17 +248,27 @@ class ActiveRun:
             self._last_flush = time.monotonic()
 
     def end(self, status: str = COMPLETED) -> Run:
-        """Write what is buffered and end the run."""
+        """Write what is buffered and end the run. If writing fails, the run stays open and keeps its buffer,
+        so ``end()`` can be called again."""
         with self._lock:
             if self._ended:
                 raise RunFinishedError(f"run {self.id} has ended already")
-            try:
-                self.flush()
-            finally:
-                self._ended = True
-                _OPEN_RUNS.discard(self)
+            self.flush()
             self._run = self._client.tracking.end_run(self.id, status)
-            return self._run
+            self._ended = True
+        _background.forget(self)
+        return self._run
+
+    def _flush_if_due(self) -> None:
+        """Called by the background thread: write the buffer if it has waited ``flush_interval``."""
+        if not self._lock.acquire(blocking=False):
+            return  # the owner is writing right now
+        try:
+            due = time.monotonic() - self._last_flush >= self.flush_interval
+            if due and not self._ended and (self._points or self._params or self._tags):
+                self.flush()
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> ActiveRun:
         return self
@@ -283,13 +300,3 @@ def _size(path: Path) -> int:
     if path.is_file():
         return path.stat().st_size
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-@atexit.register
-def _flush_open_runs() -> None:
-    """At exit, write what open runs still buffer and end them as Completed, as their owner would have."""
-    for run in list(_OPEN_RUNS):
-        try:
-            run.end(COMPLETED)
-        except Exception:  # the store may be gone at exit; nothing more can be done then
-            pass

@@ -105,7 +105,7 @@ params = Table(
     Column("key", String(250), primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
-    Index(None, "key", "value"),
+    Index(None, "key", "value", "execution_id"),  # covering: a filter on a param never reads the table
 )
 
 param_history = Table(
@@ -146,7 +146,9 @@ metrics = Table(
     Column("last_ms", BigInteger, nullable=True),
     Column("chunks", Integer, nullable=False, default=0),
     UniqueConstraint("execution_id", "key"),
-    Index(None, "key", "last_value"),
+    # Covering indexes: filters on a metric, and ordering runs by one, never read the table.
+    Index(None, "key", "last_value", "execution_id"),
+    Index(None, "execution_id", "key", "last_value"),
 )
 
 metric_chunks = Table(

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, or_, select
 
 from kibako.store import schema
-from kibako.tracking._metrics import summary_fields
+from kibako.tracking._metrics import SUMMARY_COLUMNS, summary_from_row
 from kibako.tracking.models import LineageRef, MetricSummary, Run
 
 
@@ -30,31 +30,22 @@ def load_runs(conn: Connection, ids: Sequence[str], artifact_root: str = "") -> 
     ).mappings()
     by_id = {r["id"]: r for r in rows}
     id_list = list(by_id)
+    # fetchall() on narrow selects: a search page loads thousands of param and metric rows.
     params: dict[str, dict[str, str]] = defaultdict(dict)
     p = schema.params
-    for row in conn.execute(
+    for run_id, key, value in conn.execute(
         select(p.c.execution_id, p.c.key, p.c.value).where(p.c.execution_id.in_(id_list))
-    ):
-        params[row.execution_id][row.key] = row.value
+    ).all():
+        params[run_id][key] = value
     tags: dict[str, dict[str, str]] = defaultdict(dict)
     t = schema.tags
-    for row in conn.execute(select(t.c.entity_id, t.c.key, t.c.value).where(t.c.entity_id.in_(id_list))):
-        tags[row.entity_id][row.key] = row.value
+    for run_id, key, value in conn.execute(
+        select(t.c.entity_id, t.c.key, t.c.value).where(t.c.entity_id.in_(id_list))
+    ).all():
+        tags[run_id][key] = value
     metrics: dict[str, dict[str, MetricSummary]] = defaultdict(dict)
-    m = schema.metrics
-    for row in conn.execute(select(m).where(m.c.execution_id.in_(id_list))):
-        f = summary_fields(row)
-        metrics[row.execution_id][row.key] = MetricSummary(
-            key=row.key,
-            count=f["count"],
-            min=f["min"],
-            max=f["max"],
-            avg=f["avg"],
-            std=f["std"],
-            last=f["last"],
-            last_step=f["last_step"],
-            last_time=dt(f["last_ms"]) or datetime.fromtimestamp(0, UTC),
-        )
+    for row in conn.execute(select(*SUMMARY_COLUMNS).where(schema.metrics.c.execution_id.in_(id_list))).all():
+        metrics[row[0]][row[1]] = summary_from_row(row)
     inputs, outputs = _io(conn, id_list)
     root = artifact_root.rstrip("/")
     return [

@@ -7,6 +7,8 @@ summary row is updated in the same transaction, so search reads summaries and ne
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -14,7 +16,8 @@ from sqlalchemy import Connection, insert, select, update
 
 from kibako.store import schema
 from kibako.store.points import pack, unpack
-from kibako.tracking._validate import MetricColumns
+from kibako.tracking._columns import MetricColumns
+from kibako.tracking.models import MetricSummary
 
 CHUNK_POINTS = 65_536
 
@@ -101,24 +104,41 @@ def _nan_if_none(value: float | None) -> float:
     return math.nan if value is None else value
 
 
-def summary_fields(row: Any) -> dict[str, Any]:
-    """Aggregates of a ``metrics`` row: min, max, avg, std (population) and last."""
-    n = row.count - row.nan_count
+SUMMARY_COLUMNS = (
+    schema.metrics.c.execution_id,
+    schema.metrics.c.key,
+    schema.metrics.c.count,
+    schema.metrics.c.nan_count,
+    schema.metrics.c.min_value,
+    schema.metrics.c.max_value,
+    schema.metrics.c.sum_value,
+    schema.metrics.c.sum_squares,
+    schema.metrics.c.last_value,
+    schema.metrics.c.last_step,
+    schema.metrics.c.last_ms,
+)
+
+
+def summary_from_row(row: Sequence[Any]) -> MetricSummary:
+    """The summary of a row of ``SUMMARY_COLUMNS``: min, max, avg, std (population) and last."""
+    _run, key, count, nan_count, low, high, total, squares, last, last_step, last_ms = row
+    n = count - nan_count
     avg = std = None
-    if n > 0 and row.sum_value is not None:
-        avg = row.sum_value / n
-        var = max(0.0, (row.sum_squares or 0.0) / n - avg * avg) if math.isfinite(avg) else math.nan
+    if n > 0 and total is not None:
+        avg = total / n
+        var = max(0.0, (squares or 0.0) / n - avg * avg) if math.isfinite(avg) else math.nan
         std = math.sqrt(var) if math.isfinite(var) else math.nan
-    return {
-        "count": row.count,
-        "min": row.min_value,
-        "max": row.max_value,
-        "avg": avg,
-        "std": std,
-        "last": _nan_if_none(row.last_value),
-        "last_step": row.last_step,
-        "last_ms": row.last_ms,
-    }
+    return MetricSummary(
+        key=key,
+        count=count,
+        min=low,
+        max=high,
+        avg=avg,
+        std=std,
+        last=math.nan if last is None else last,
+        last_step=last_step,
+        last_time=datetime.fromtimestamp((last_ms or 0) / 1000, UTC),
+    )
 
 
 def read_points(conn: Connection, run_id: str, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:

@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import functools
 import numbers
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
-
-import numpy as np
 
 from kibako.core.validation import MAX_PARAM_VALUE_LENGTH, MAX_TAG_VALUE_LENGTH, check_key, check_value
 from kibako.errors import ValidationError
 
-_MAX_TIMESTAMP_MS = 253_402_300_800_000  # year 10000
+MAX_TIMESTAMP_MS = 253_402_300_800_000  # year 10000
 _MIN_STEP, _MAX_STEP = -(2**63), 2**63 - 1
-_NUMBER_TYPES = {float, int, np.float64, np.float32, np.int64, np.int32}
 
 
 @functools.lru_cache(maxsize=8192)
-def _key_problem(kind: str, key: str) -> str | None:
+def key_problem(kind: str, key: str) -> str | None:
     return check_key(kind, key)
 
 
@@ -27,9 +23,12 @@ def metric_point(key: Any, value: Any, step: Any, timestamp: Any) -> tuple[str, 
     """The point as stored, or a ValidationError that says which part is wrong."""
     # Fast path for the common types: this runs once per logged point.
     if type(key) is str and type(step) is int and type(timestamp) is int and type(value) in (float, int):
-        problem = _key_problem("metric", key)
-        if problem is None and 0 <= timestamp < _MAX_TIMESTAMP_MS and _MIN_STEP <= step <= _MAX_STEP:
-            return key, float(value), step, timestamp
+        problem = key_problem("metric", key)
+        if problem is None and 0 <= timestamp < MAX_TIMESTAMP_MS and _MIN_STEP <= step <= _MAX_STEP:
+            try:
+                return key, float(value), step, timestamp
+            except OverflowError:
+                pass  # an int too large for a float: the checks below say so
     problem = check_key("metric", key)
     if problem:
         raise ValidationError(problem)
@@ -45,7 +44,7 @@ def metric_point(key: Any, value: Any, step: Any, timestamp: Any) -> tuple[str, 
         raise ValidationError(f"metric {key!r}: timestamp must be integer milliseconds, got {timestamp!r}")
     if not (_MIN_STEP <= int(step) <= _MAX_STEP):
         raise ValidationError(f"metric {key!r}: step {step} does not fit in 64 bits")
-    if not (0 <= int(timestamp) < _MAX_TIMESTAMP_MS):
+    if not (0 <= int(timestamp) < MAX_TIMESTAMP_MS):
         raise ValidationError(
             f"metric {key!r}: timestamp {timestamp} is not milliseconds between 1970 and 9999"
         )
@@ -68,59 +67,3 @@ def string_items(kind: str, items: Mapping[str, Any] | None) -> dict[str, str]:
             raise ValidationError(problem + f"; log a long {kind} value as a file artifact instead")
         out[key] = value
     return out
-
-
-@dataclass(frozen=True)
-class MetricColumns:
-    """A checked batch of points as columns: what the store writes."""
-
-    keys: list[str]
-    values: np.ndarray
-    steps: np.ndarray
-    timestamps: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-
-def metric_columns(points: Sequence[Any]) -> MetricColumns:
-    """Check a batch of ``(key, value, step, timestamp_ms)`` points and return it as columns.
-
-    The common case (str, float or int, int, int) is checked column-wise at C speed; anything else goes
-    point by point, so the error names the exact point that is wrong.
-    """
-    if not points:
-        return MetricColumns([], np.empty(0), np.empty(0, np.int64), np.empty(0, np.int64))
-    try:
-        keys, values, steps, stamps = zip(*points, strict=True)
-    except (TypeError, ValueError):
-        keys = ()
-    if (
-        len(keys) == len(points)
-        and set(map(type, keys)) == {str}
-        and set(map(type, values)) <= _NUMBER_TYPES
-        and set(map(type, steps)) == {int}
-        and set(map(type, stamps)) == {int}
-        and all(_key_problem("metric", k) is None for k in set(keys))
-    ):
-        try:
-            step_array = np.array(steps, dtype=np.int64)
-            stamp_array = np.array(stamps, dtype=np.int64)
-            value_array = np.array(values, dtype=np.float64)
-        except OverflowError:
-            pass  # the point-by-point pass below names the culprit
-        else:
-            if stamp_array.min() >= 0 and stamp_array.max() < _MAX_TIMESTAMP_MS:
-                return MetricColumns(list(keys), value_array, step_array, stamp_array)
-    checked = []
-    for p in points:
-        if not isinstance(p, list | tuple) or len(p) != 4:
-            raise ValidationError(f"a metric point is (key, value, step, timestamp_ms), got {p!r}")
-        checked.append(metric_point(*p))
-    keys, values, steps, stamps = zip(*checked, strict=True)
-    return MetricColumns(
-        list(keys),
-        np.array(values, dtype=np.float64),
-        np.array(steps, dtype=np.int64),
-        np.array(stamps, dtype=np.int64),
-    )

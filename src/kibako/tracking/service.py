@@ -19,6 +19,7 @@ from kibako.lineage.service import LineageService
 from kibako.store import schema
 from kibako.store.sql import upsert
 from kibako.tracking import _validate
+from kibako.tracking._columns import metric_columns
 from kibako.tracking._load import dt, load_runs
 from kibako.tracking._metrics import envelope, read_points, write_points
 from kibako.tracking.models import (
@@ -167,7 +168,7 @@ class TrackingService:
         A param logged again with a new value becomes the current value; the old one stays in its history.
         All of the batch is checked first: on any bad item nothing is written.
         """
-        points = _validate.metric_columns(metrics)
+        points = metric_columns(metrics)
         clean_params = _validate.string_items("param", params)
         clean_tags = _validate.string_items("tag", tags)
         now = self.clock.time_ms()
