@@ -94,7 +94,7 @@ def test_query_lineage_response_has_aws_shape(kb: kibako.Kibako, tmp_path: Path)
     with kb.run("churn") as run:
         run.log_input(_dataset(tmp_path))
     shape = kb.lineage.query(run.id, direction="up").to_query_lineage_response()
-    assert {v["LineageType"] for v in shape["Vertices"]} == {"Execution", "Artifact"}
+    assert {v["LineageType"] for v in shape["Vertices"]} == {"TrialComponent", "Artifact"}
     assert shape["Edges"][0]["AssociationType"] == "ContributedTo"
     assert shape["Edges"][0]["DestinationArn"].startswith("arn:aws:sagemaker:us-east-1:000000000000:")
 
@@ -160,4 +160,20 @@ def test_lineage_filters_by_kind_and_time(kb: kibako.Kibako, tmp_path: Path) -> 
     created = kb.lineage.get_vertex(model_id).created
     assert [v.id for v in kb.lineage.query(run.id, created_after=created).vertices] == [run.id]
     before = kb.lineage.query(run.id, created_before=created + timedelta(seconds=1))
-    assert {v.type for v in before.vertices} == {"Run", "Dataset", "Model", "Experiment"}
+    assert {v.type for v in before.vertices} == {"Run", "Dataset", "Model"}
+
+
+def test_structural_edges_are_walked_only_when_asked(kb: kibako.Kibako, tmp_path: Path) -> None:
+    with kb.run("grouped", name="parent") as parent:
+        with kb.run("grouped", name="child", parent=parent) as child:
+            child.log_input(_dataset(tmp_path))
+    data_flow = kb.lineage.query(child.id, direction="both")
+    assert {v.type for v in data_flow.vertices} == {"Run", "Dataset"}, (
+        "no experiment, no parent: not data flow"
+    )
+    structure = kb.lineage.query(child.id, direction="down", association_types=["MemberOf", "ChildOf"])
+    assert {(v.type, v.name) for v in structure.vertices} == {
+        ("Run", "child"),
+        ("Run", "parent"),
+        ("Experiment", "grouped"),
+    }

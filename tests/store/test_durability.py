@@ -110,3 +110,22 @@ def test_process_exit_writes_what_is_buffered(tmp_path: Path) -> None:
     run = kibako.connect(home=str(home)).get_run(done.stdout.strip())
     assert run.metrics["loss"].count == 500 and run.params == {"lr": "0.1"}
     assert run.status == "Completed"
+
+
+def test_uncaught_exception_ends_open_runs_as_failed(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import sys, kibako
+        kb = kibako.connect(home=sys.argv[1])
+        run = kb.run("crash")
+        run.log_metric("loss", 1.0)
+        print(run.id, flush=True)
+        raise RuntimeError("boom")
+        """
+    )
+    home = tmp_path / "home"
+    done = subprocess.run([sys.executable, "-c", script, str(home)], capture_output=True, text=True)
+    assert done.returncode == 1 and "boom" in done.stderr
+    run = kibako.connect(home=str(home)).get_run(done.stdout.strip())
+    assert run.status == "Failed"
+    assert run.metrics["loss"].count == 1

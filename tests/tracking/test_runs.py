@@ -258,3 +258,44 @@ def test_search_finds_best_runs_by_filter_and_order(kb: kibako.Kibako) -> None:
     with pytest.raises(kibako.FilterSyntaxError) as info:
         kb.search_runs("search", filter="metrics.auc >> 1")
     assert "position" in str(info.value)
+
+
+def test_numpy_numbers_are_logged_as_plain_numbers(kb: kibako.Kibako) -> None:
+    import numpy as np
+
+    with kb.run("churn") as run:
+        run.log_batch(metrics=[("m", np.float32(0.5), np.int64(3), np.int64(1_700_000_000_000))])
+        run.log_metric("n", np.float64(2.5), step=int(np.int32(1)))
+    stored = kb.get_run(run.id)
+    assert stored.metrics["m"].last == 0.5 and stored.metrics["m"].last_step == 3
+    assert stored.metrics["n"].last == 2.5
+
+
+def test_idle_run_is_written_by_the_background_flusher(kb: kibako.Kibako) -> None:
+    import time
+
+    run = kb.run("churn", flush_interval=0.05)
+    run.log_metric("loss", 0.5)
+    deadline = time.monotonic() + 10
+    while "loss" not in kb.get_run(run.id).metrics:
+        assert time.monotonic() < deadline, "the buffered point was never written"
+        time.sleep(0.05)
+    run.end()
+
+
+def test_a_failed_write_at_end_keeps_the_run_open_and_its_buffer(
+    kb: kibako.Kibako, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = kb.run("churn", flush_interval=3600)
+    run.log_metric("loss", 0.5)
+    real = kb.tracking.log_batch
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise kibako.KibakoError("the store is unreachable")
+
+    monkeypatch.setattr(kb.tracking, "log_batch", broken)
+    with pytest.raises(kibako.KibakoError, match="unreachable"):
+        run.end()
+    monkeypatch.setattr(kb.tracking, "log_batch", real)
+    assert run.end().status == "Completed"
+    assert kb.get_run(run.id).metrics["loss"].count == 1

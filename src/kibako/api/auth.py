@@ -18,5 +18,11 @@ def require_role(request: Request, needed: str) -> str:
     if role is None:
         raise AuthError("the token is unknown or revoked")
     if ROLE_RANK[role] < ROLE_RANK[needed]:
-        raise PermissionDeniedError(f"a {role} token cannot do this; it needs a {needed} token")
+        raise PermissionDeniedError(
+            f"{_article(role)} {role} token cannot do this; it needs {_article(needed)} {needed} token"
+        )
     return role
+
+
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from kibako.cli import experiments, lineage, runs, server, tokens
+from kibako.cli._context import handle_errors
 
 app = typer.Typer(
     name="kibako",
@@ -30,6 +31,7 @@ def version() -> None:
 
 
 @app.command("demo")
+@handle_errors
 def demo(
     home: str = typer.Option(None, "--home", help="Where to keep the demo's store (default: KIBAKO_HOME)."),
 ) -> None:

@@ -30,7 +30,7 @@ def handle_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except KibakoError as exc:
-            if os.environ.get("KIBAKO_DEBUG"):
+            if os.environ.get("KIBAKO_DEBUG", "").lower() not in ("", "0", "false", "no"):
                 raise
             from rich.console import Console
             from rich.text import Text

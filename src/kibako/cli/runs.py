@@ -92,7 +92,7 @@ def show(run_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
 @app.command("compare")
 @handle_errors
 def compare(
-    run_ids: list[str] = typer.Argument(..., help="Two or more run ids."),
+    run_ids: list[str] = typer.Argument(..., help="The run ids to compare."),
     all_fields: bool = typer.Option(False, "--all", help="Also show params and metrics that are the same."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:

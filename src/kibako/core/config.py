@@ -27,7 +27,7 @@ class Config:
         config = cls(
             home=home,
             database_url=e.get("KIBAKO_DATABASE_URL") or f"sqlite:///{home / 'kibako.db'}",
-            artifact_uri=e.get("KIBAKO_ARTIFACT_URI") or str(home / "artifacts"),
+            artifact_uri=_resolve_local(e.get("KIBAKO_ARTIFACT_URI") or str(home / "artifacts")),
             uri=e.get("KIBAKO_URI") or None,
             token=e.get("KIBAKO_TOKEN") or None,
             executor=e.get("KIBAKO_EXECUTOR") or "local",
@@ -39,3 +39,10 @@ class Config:
     @property
     def is_remote(self) -> bool:
         return bool(self.uri)
+
+
+def _resolve_local(uri: str) -> str:
+    """A local path made absolute (``~`` expanded); a URL with a scheme (``s3://``) as it is."""
+    if "://" in uri:
+        return uri
+    return str(Path(uri).expanduser().resolve())

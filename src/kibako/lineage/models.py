@@ -21,6 +21,9 @@ ASSOCIATION_TYPES = (
     "MemberOf",
     "ChildOf",
 )
+STRUCTURAL_TYPES = ("MemberOf", "ChildOf")  # grouping, not data flow: walked only when asked for
+# SageMaker's LineageType of each kind of ours: runs and jobs are trial components there.
+LINEAGE_TYPES = {ARTIFACT: "Artifact", EXECUTION: "TrialComponent", CONTEXT: "Context"}
 DIRECTIONS = {"up": "Ascendants", "down": "Descendants", "both": "Both"}
 
 
@@ -69,7 +72,9 @@ class LineageGraph:
     def to_query_lineage_response(self) -> dict[str, Any]:
         """The shape of SageMaker's QueryLineage response."""
         return {
-            "Vertices": [{"Arn": v.arn, "Type": v.type, "LineageType": v.kind} for v in self.vertices],
+            "Vertices": [
+                {"Arn": v.arn, "Type": v.type, "LineageType": LINEAGE_TYPES[v.kind]} for v in self.vertices
+            ],
             "Edges": [
                 {
                     "SourceArn": self.vertex(e.source_id).arn,

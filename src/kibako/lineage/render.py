@@ -26,30 +26,41 @@ def render_text(graph: LineageGraph, direction: str = "both") -> str:
         if e.source_id in vertices and e.destination_id in vertices:
             parents[e.destination_id].append((e.type, e.source_id))
             children[e.source_id].append((e.type, e.destination_id))
+    walks = []
+    if direction in ("up", "both"):
+        walks.append(("◀", parents))
+    if direction in ("down", "both"):
+        walks.append(("▶", children))
     lines: list[str] = []
     for start in graph.start_ids:
         lines.append(describe(vertices[start]))
-        if direction in ("up", "both"):
-            _branch(lines, start, parents, vertices, "◀", set(), "")
-        if direction in ("down", "both"):
-            _branch(lines, start, children, vertices, "▶", set(), "")
+        # Both walks hang under the start as one list, so the tree stays one tree.
+        items = [
+            (arrow, t, other, links) for arrow, links in walks for t, other in _sorted(links, start, vertices)
+        ]
+        _branch(lines, items, vertices, {start}, "")
     if graph.truncated:
         lines.append("… (more vertices than the limit; query with a smaller depth)")
     return "\n".join(lines)
 
 
+Links = dict[str, list[tuple[str, str]]]
+
+
+def _sorted(links: Links, node: str, vertices: dict[str, Vertex]) -> list[tuple[str, str]]:
+    return sorted(links.get(node, []), key=lambda item: (item[0], vertices[item[1]].name))
+
+
 def _branch(
     lines: list[str],
-    node: str,
-    links: dict[str, list[tuple[str, str]]],
+    items: list[tuple[str, str, str, Links]],
     vertices: dict[str, Vertex],
-    arrow: str,
     path: set[str],
     indent: str,
 ) -> None:
-    items = sorted(links.get(node, []), key=lambda item: (item[0], vertices[item[1]].name))
-    for i, (edge_type, other) in enumerate(items):
+    for i, (arrow, edge_type, other, links) in enumerate(items):
         last = i == len(items) - 1
         lines.append(f"{indent}{'└─' if last else '├─'} {arrow} {edge_type}: {describe(vertices[other])}")
         if other not in path:
-            _branch(lines, other, links, vertices, arrow, path | {node}, indent + ("   " if last else "│  "))
+            below = [(arrow, t, o, links) for t, o in _sorted(links, other, vertices)]
+            _branch(lines, below, vertices, path | {other}, indent + ("   " if last else "│  "))

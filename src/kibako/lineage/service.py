@@ -19,6 +19,7 @@ from kibako.lineage.models import (
     CONTEXT,
     DIRECTIONS,
     EXECUTION,
+    STRUCTURAL_TYPES,
     Edge,
     LineageGraph,
     Vertex,
@@ -148,6 +149,7 @@ class LineageService:
 
         ``up`` follows edges backwards (a model to the run that produced it to the data it read); ``down``
         follows them forwards; ``both`` is the union of the two walks, never a turn in the middle of a path.
+        The structural edges (MemberOf, ChildOf) are walked only when ``association_types`` names them.
         ``vertex_types`` (Dataset, Model, Run...), ``kinds`` (Artifact, Execution, Context) and the creation
         window keep only matching vertices in the answer (the walk still passes through the others); the start
         vertices are always kept.
@@ -156,6 +158,8 @@ class LineageService:
             raise ValidationError(f"direction must be one of {', '.join(DIRECTIONS)}, not {direction!r}")
         if max_depth < 0:
             raise ValidationError("max_depth must be 0 or more")
+        created_after, created_before = _utc(created_after), _utc(created_before)
+        walk_types = association_types or [t for t in ASSOCIATION_TYPES if t not in STRUCTURAL_TYPES]
         starts = [start] if isinstance(start, str) else list(start)
         with self.store.read() as conn:
             start_vertices = [self._resolve(conn, s) for s in starts]
@@ -165,7 +169,7 @@ class LineageService:
             truncated = False
             for forward in [False] if direction == "up" else [True] if direction == "down" else [False, True]:
                 found, walk_edges, cut = self._walk(
-                    conn, start_ids, forward, max_depth, association_types, max_vertices
+                    conn, start_ids, forward, max_depth, walk_types, max_vertices
                 )
                 seen |= found
                 truncated = truncated or cut
@@ -259,6 +263,13 @@ def _vertex(kind: str, row: Any) -> Vertex:
         status=row.get("status"),
         properties=dict(row["properties"] or {}),
     )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """Naive datetimes are taken as UTC, as every time kibako stores is."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
 
 
 def _batches(items: list[str], size: int) -> Iterable[list[str]]:

@@ -186,7 +186,8 @@ class ActiveRun:
     def log_file(
         self, local_path: str | os.PathLike[str], name: str | None = None, is_output: bool = True
     ) -> str:
-        """SageMaker-style: store a file with the run and record it as an output (or input) artifact."""
+        """SageMaker-style: store a file with the run as an output artifact, or, with ``is_output=False``,
+        record it as an input by its digest (inputs are referenced, not copied)."""
         if is_output:
             return self.log_output(local_path, name=name, type="File")
         return self.log_input(local_path, name=name, type="File")

@@ -87,6 +87,10 @@ class Store:
                     conn.commit()
 
     def dispose(self) -> None:
+        if self.dialect == "sqlite":
+            # SQLite's advice for long-lived databases: refresh the planner's statistics when closing.
+            with contextlib.suppress(Exception), self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA optimize")
         self.engine.dispose()
 
 
