@@ -18,6 +18,7 @@ from kibako.core.wire import query, wire_type
 from kibako.store import schema
 
 DEFAULT_BUS = "default"
+_INSERT = insert(schema.events)  # built once: every state change in every service goes through here
 
 
 @wire_type
@@ -72,17 +73,19 @@ class Outbox:
         """Store one event in the open transaction ``tx``; returns its id."""
         event_id = str(uuid.uuid4())
         tx.execute(
-            insert(schema.events).values(
-                id=event_id,
-                bus=bus,
-                source=source,
-                detail_type=detail_type,
-                time_ms=self.clock.time_ms(),
-                account=self.account,
-                region=self.region,
-                resources=list(resources or []),
-                detail=detail,
-            )
+            _INSERT,
+            {
+                "id": event_id,
+                "bus": bus,
+                "source": source,
+                "detail_type": detail_type,
+                "time_ms": self.clock.time_ms(),
+                "account": self.account,
+                "region": self.region,
+                "resources": list(resources or []),
+                "detail": detail,
+                "dispatched_ms": None,
+            },
         )
         return event_id
 

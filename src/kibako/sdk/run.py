@@ -248,17 +248,16 @@ class ActiveRun:
             self._points, self._params, self._tags = [], {}, {}
             self._last_flush = time.monotonic()
 
-    def end(self, status: str = COMPLETED) -> Run:
+    def end(self, status: str = COMPLETED) -> None:
         """Write what is buffered and end the run. If writing fails, the run stays open and keeps its buffer,
         so ``end()`` can be called again."""
         with self._lock:
             if self._ended:
                 raise RunFinishedError(f"run {self.id} has ended already")
             self.flush()
-            self._run = self._client.tracking.end_run(self.id, status)
+            self._client.tracking.end_run(self.id, status)
             self._ended = True
         _background.forget(self)
-        return self._run
 
     def _flush_if_due(self) -> None:
         """Called by the background thread: write the buffer if it has waited ``flush_interval``."""

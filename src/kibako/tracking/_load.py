@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection, bindparam, select
 
 from kibako.store import schema
 from kibako.tracking._metrics import SUMMARY_COLUMNS, summary_from_row
@@ -18,99 +18,101 @@ def dt(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
 
 
+def run_artifact_uri(artifact_root: str, run_id: str) -> str:
+    """Where a run's ``log_artifact`` files live."""
+    return f"{artifact_root.rstrip('/')}/runs/{run_id}/artifacts" if artifact_root else ""
+
+
+_e, _c, _p, _t, _m, _a, _art = (
+    schema.executions,
+    schema.contexts,
+    schema.params,
+    schema.tags,
+    schema.metrics,
+    schema.associations,
+    schema.artifacts,
+)
+_IDS = bindparam("ids", expanding=True)
+# Built once: loading runs is on every hot path (search pages, run start and end), and building a statement
+# costs more than running it.
+_RUNS = (
+    select(
+        _e.c.id,
+        _e.c.name,
+        _e.c.arn,
+        _e.c.context_id,
+        _c.c.name,
+        _e.c.status,
+        _e.c.start_ms,
+        _e.c.end_ms,
+        _e.c.parent_id,
+    )
+    .join(_c, _c.c.id == _e.c.context_id)
+    .where(_e.c.id.in_(_IDS), _e.c.type == "Run")
+)
+_PARAMS = select(_p.c.execution_id, _p.c.key, _p.c.value).where(_p.c.execution_id.in_(_IDS))
+_TAGS = select(_t.c.entity_id, _t.c.key, _t.c.value).where(_t.c.entity_id.in_(_IDS))
+_METRICS = select(*SUMMARY_COLUMNS).where(_m.c.execution_id.in_(_IDS))
+_INPUTS = (
+    select(_a.c.destination_id, _a.c.role, _art.c.id, _art.c.type, _art.c.name, _art.c.uri, _art.c.digest)
+    .join(_art, _art.c.id == _a.c.source_id)
+    .where(_a.c.destination_id.in_(_IDS), _a.c.type == "ContributedTo")
+    .order_by(_a.c.created_ms)
+)
+_OUTPUTS = (
+    select(_a.c.source_id, _a.c.role, _art.c.id, _art.c.type, _art.c.name, _art.c.uri, _art.c.digest)
+    .join(_art, _art.c.id == _a.c.destination_id)
+    .where(_a.c.source_id.in_(_IDS), _a.c.type == "Produced")
+    .order_by(_a.c.created_ms)
+)
+
+
 def load_runs(conn: Connection, ids: Sequence[str], artifact_root: str = "") -> list[Run]:
     """Runs in the order of ``ids`` (ids that are not runs are skipped)."""
     if not ids:
         return []
-    e, c = schema.executions, schema.contexts
-    rows = conn.execute(
-        select(e, c.c.name.label("experiment_name"))
-        .join(c, c.c.id == e.c.context_id)
-        .where(e.c.id.in_(list(ids)), e.c.type == "Run")
-    ).mappings()
-    by_id = {r["id"]: r for r in rows}
-    id_list = list(by_id)
-    # fetchall() on narrow selects: a search page loads thousands of param and metric rows.
+    by_id = {row[0]: row for row in conn.execute(_RUNS, {"ids": list(ids)}).all()}
+    found = {"ids": list(by_id)}
     params: dict[str, dict[str, str]] = defaultdict(dict)
-    p = schema.params
-    for run_id, key, value in conn.execute(
-        select(p.c.execution_id, p.c.key, p.c.value).where(p.c.execution_id.in_(id_list))
-    ).all():
+    for run_id, key, value in conn.execute(_PARAMS, found).all():
         params[run_id][key] = value
     tags: dict[str, dict[str, str]] = defaultdict(dict)
-    t = schema.tags
-    for run_id, key, value in conn.execute(
-        select(t.c.entity_id, t.c.key, t.c.value).where(t.c.entity_id.in_(id_list))
-    ).all():
+    for run_id, key, value in conn.execute(_TAGS, found).all():
         tags[run_id][key] = value
     metrics: dict[str, dict[str, MetricSummary]] = defaultdict(dict)
-    for row in conn.execute(select(*SUMMARY_COLUMNS).where(schema.metrics.c.execution_id.in_(id_list))).all():
+    for row in conn.execute(_METRICS, found).all():
         metrics[row[0]][row[1]] = summary_from_row(row)
-    inputs, outputs = _io(conn, id_list)
-    root = artifact_root.rstrip("/")
-    return [
-        Run(
-            id=r["id"],
-            name=r["name"],
-            arn=r["arn"],
-            experiment_id=r["context_id"],
-            experiment_name=r["experiment_name"],
-            status=r["status"],
-            start_time=dt(r["start_ms"]),
-            end_time=dt(r["end_ms"]),
-            parent_run_id=r["parent_id"],
-            params=params[r["id"]],
-            metrics=metrics[r["id"]],
-            tags=tags[r["id"]],
-            inputs=inputs[r["id"]],
-            outputs=outputs[r["id"]],
-            artifact_uri=f"{root}/runs/{r['id']}/artifacts" if root else "",
-        )
-        for r in (by_id[i] for i in ids if i in by_id)
-    ]
-
-
-def _io(conn: Connection, ids: list[str]) -> tuple[dict[str, list[LineageRef]], dict[str, list[LineageRef]]]:
-    a, art = schema.associations, schema.artifacts
-    rows = conn.execute(
-        select(
-            a.c.source_id,
-            a.c.destination_id,
-            a.c.type.label("edge_type"),
-            a.c.role,
-            art.c.id,
-            art.c.type.label("artifact_type"),
-            art.c.name,
-            art.c.uri,
-            art.c.digest,
-        )
-        .join(
-            art,
-            or_(
-                and_(a.c.type == "ContributedTo", art.c.id == a.c.source_id),
-                and_(a.c.type == "Produced", art.c.id == a.c.destination_id),
-            ),
-        )
-        .where(
-            or_(
-                and_(a.c.type == "ContributedTo", a.c.destination_id.in_(ids)),
-                and_(a.c.type == "Produced", a.c.source_id.in_(ids)),
+    inputs, outputs = (_refs(conn.execute(stmt, found).all()) for stmt in (_INPUTS, _OUTPUTS))
+    runs = []
+    for run_id in ids:
+        row = by_id.get(run_id)
+        if row is None:
+            continue
+        _id, name, arn, experiment_id, experiment_name, status, start_ms, end_ms, parent_id = row
+        runs.append(
+            Run(
+                id=run_id,
+                name=name,
+                arn=arn,
+                experiment_id=experiment_id,
+                experiment_name=experiment_name,
+                status=status,
+                start_time=dt(start_ms),
+                end_time=dt(end_ms),
+                parent_run_id=parent_id,
+                params=params[run_id],
+                metrics=metrics[run_id],
+                tags=tags[run_id],
+                inputs=inputs[run_id],
+                outputs=outputs[run_id],
+                artifact_uri=run_artifact_uri(artifact_root, run_id),
             )
         )
-        .order_by(a.c.created_ms)
-    ).mappings()
-    inputs: dict[str, list[LineageRef]] = defaultdict(list)
-    outputs: dict[str, list[LineageRef]] = defaultdict(list)
-    for r in rows:
-        ref = _ref(r)
-        if r["edge_type"] == "ContributedTo":
-            inputs[r["destination_id"]].append(ref)
-        else:
-            outputs[r["source_id"]].append(ref)
-    return inputs, outputs
+    return runs
 
 
-def _ref(r: Any) -> LineageRef:
-    return LineageRef(
-        id=r["id"], type=r["artifact_type"], name=r["name"], uri=r["uri"], digest=r["digest"], role=r["role"]
-    )
+def _refs(rows: Sequence[Any]) -> dict[str, list[LineageRef]]:
+    refs: dict[str, list[LineageRef]] = defaultdict(list)
+    for run_id, role, artifact_id, artifact_type, name, uri, digest in rows:
+        refs[run_id].append(LineageRef(artifact_id, artifact_type, name, uri, digest, role))
+    return refs

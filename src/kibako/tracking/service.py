@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from kibako.core.clock import Clock
 from kibako.core.ids import arn, new_id
@@ -20,7 +20,7 @@ from kibako.store import schema
 from kibako.store.sql import upsert
 from kibako.tracking import _validate
 from kibako.tracking._columns import metric_columns
-from kibako.tracking._load import dt, load_runs
+from kibako.tracking._load import dt, load_runs, run_artifact_uri
 from kibako.tracking._metrics import envelope, read_points, write_points
 from kibako.tracking.models import (
     COMPLETED,
@@ -33,6 +33,21 @@ from kibako.tracking.models import (
     Run,
     RunPage,
 )
+
+_ctx, _exe = schema.contexts, schema.executions
+# Built once: these run on every run start and end.
+_EXPERIMENT_BY_NAME = select(_ctx).where(_ctx.c.type == "Experiment", _ctx.c.name == bindparam("v"))
+_EXPERIMENT_BY_ID = select(_ctx).where(_ctx.c.type == "Experiment", _ctx.c.id == bindparam("v"))
+_RUN_ROW = select(_exe.c.id, _exe.c.status, _exe.c.name).where(
+    _exe.c.id == bindparam("v"), _exe.c.type == "Run"
+)
+_RUN_HEADER = (
+    select(_exe.c.name, _exe.c.arn, _exe.c.status, _exe.c.start_ms, _ctx.c.name.label("experiment_name"))
+    .join(_ctx, _ctx.c.id == _exe.c.context_id)
+    .where(_exe.c.id == bindparam("v"), _exe.c.type == "Run")
+)
+_INSERT_RUN = insert(_exe)
+_END_RUN = update(_exe).where(_exe.c.id == bindparam("run_id"))
 
 EVENT_SOURCE = "kibako.experiments"
 RUN_STATE_CHANGE = "Experiment Run State Change"
@@ -117,43 +132,59 @@ class TrackingService:
             experiment_id = row["id"] if row else self._insert_experiment(tx, experiment, "", {})
             if parent_run_id is not None:
                 self._run_row(tx, parent_run_id)
-            run_name = name or f"run-{run_id[-8:]}"
+            run = Run(
+                id=run_id,
+                name=name or f"run-{run_id[-8:]}",
+                arn=arn("experiment-trial-component", run_id, region=self.region, account=self.account),
+                experiment_id=experiment_id,
+                experiment_name=row["name"] if row else experiment,
+                status=IN_PROGRESS,
+                start_time=dt(now),
+                end_time=None,
+                parent_run_id=parent_run_id,
+                tags=clean_tags,
+                artifact_uri=run_artifact_uri(self.artifact_root, run_id),
+            )
             tx.execute(
-                insert(schema.executions).values(
-                    id=run_id,
-                    type="Run",
-                    name=run_name,
-                    arn=arn("experiment-trial-component", run_id, region=self.region, account=self.account),
-                    context_id=experiment_id,
-                    parent_id=parent_run_id,
-                    status=IN_PROGRESS,
-                    start_ms=now,
-                    properties={},
-                    created_ms=now,
-                    updated_ms=now,
-                )
+                _INSERT_RUN,
+                {
+                    "id": run_id,
+                    "type": "Run",
+                    "name": run.name,
+                    "arn": run.arn,
+                    "context_id": experiment_id,
+                    "parent_id": parent_run_id,
+                    "status": IN_PROGRESS,
+                    "start_ms": now,
+                    "end_ms": None,
+                    "properties": {},
+                    "created_ms": now,
+                    "updated_ms": now,
+                },
             )
             _write_tags(tx, run_id, clean_tags)
             self.lineage.record_edge(tx, (EXECUTION, run_id), (CONTEXT, experiment_id), "MemberOf")
             if parent_run_id:
                 self.lineage.record_edge(tx, (EXECUTION, run_id), (EXECUTION, parent_run_id), "ChildOf")
-            self._publish_state(tx, run_id)
-            return load_runs(tx, [run_id], self.artifact_root)[0]
+            self._publish_state(tx, run_id, run.name, run.arn, run.experiment_name, IN_PROGRESS, now, None)
+        return run
 
     @command
-    def end_run(self, run_id: str, status: str = COMPLETED) -> Run:
-        """End a run as Completed, Failed or Stopped."""
+    def end_run(self, run_id: str, status: str = COMPLETED) -> None:
+        """End a run as Completed, Failed or Stopped (``get_run`` reads it back)."""
         if status not in FINAL_STATUSES:
             raise ValidationError(f"a run ends as one of {', '.join(FINAL_STATUSES)}, not {status!r}")
         now = self.clock.time_ms()
         with self.store.write() as tx:
-            row = self._run_row(tx, run_id)
+            row = tx.execute(_RUN_HEADER, {"v": run_id}).mappings().first()
+            if row is None:
+                raise NotFoundError(f"no run with id {run_id!r}; 'kibako runs list' shows the runs")
             if row["status"] != IN_PROGRESS:
                 raise RunFinishedError(f"run {run_id} has ended already ({row['status']})")
-            e = schema.executions
-            tx.execute(update(e).where(e.c.id == run_id).values(status=status, end_ms=now, updated_ms=now))
-            self._publish_state(tx, run_id)
-            return load_runs(tx, [run_id], self.artifact_root)[0]
+            tx.execute(_END_RUN, {"run_id": run_id, "status": status, "end_ms": now, "updated_ms": now})
+            self._publish_state(
+                tx, run_id, row["name"], row["arn"], row["experiment_name"], status, row["start_ms"], now
+            )
 
     @command
     def log_batch(
@@ -341,10 +372,8 @@ class TrackingService:
 
     @staticmethod
     def _experiment_row(conn: Connection, name_or_id: str) -> Any:
-        c = schema.contexts
-        stmt = select(c).where(c.c.type == "Experiment")
-        row = conn.execute(stmt.where(c.c.name == name_or_id)).mappings().first()
-        return row or conn.execute(stmt.where(c.c.id == name_or_id)).mappings().first()
+        found = conn.execute(_EXPERIMENT_BY_NAME, {"v": name_or_id}).mappings().first()
+        return found or conn.execute(_EXPERIMENT_BY_ID, {"v": name_or_id}).mappings().first()
 
     @staticmethod
     def _experiment(conn: Connection, row: Any) -> Experiment:
@@ -361,12 +390,7 @@ class TrackingService:
 
     @staticmethod
     def _run_row(conn: Connection, run_id: str) -> Any:
-        e = schema.executions
-        row = (
-            conn.execute(select(e.c.id, e.c.status, e.c.name).where(e.c.id == run_id, e.c.type == "Run"))
-            .mappings()
-            .first()
-        )
+        row = conn.execute(_RUN_ROW, {"v": run_id}).mappings().first()
         if row is None:
             raise NotFoundError(f"no run with id {run_id!r}; 'kibako runs list' shows the runs")
         return row
@@ -406,31 +430,26 @@ class TrackingService:
             ],
         )
 
-    def _publish_state(self, tx: Connection, run_id: str) -> None:
-        e, c = schema.executions, schema.contexts
-        row = (
-            tx.execute(
-                select(e, c.c.name.label("experiment_name"))
-                .join(c, c.c.id == e.c.context_id)
-                .where(e.c.id == run_id)
-            )
-            .mappings()
-            .one()
-        )
-        self.outbox.publish(
-            tx,
-            EVENT_SOURCE,
-            RUN_STATE_CHANGE,
-            {
-                "RunId": row["id"],
-                "RunName": row["name"],
-                "ExperimentName": row["experiment_name"],
-                "Status": row["status"],
-                "StartTime": row["start_ms"],
-                "EndTime": row["end_ms"],
-            },
-            [row["arn"]],
-        )
+    def _publish_state(
+        self,
+        tx: Connection,
+        run_id: str,
+        name: str,
+        run_arn: str,
+        experiment_name: str,
+        status: str,
+        start_ms: int | None,
+        end_ms: int | None,
+    ) -> None:
+        detail = {
+            "RunId": run_id,
+            "RunName": name,
+            "ExperimentName": experiment_name,
+            "Status": status,
+            "StartTime": start_ms,
+            "EndTime": end_ms,
+        }
+        self.outbox.publish(tx, EVENT_SOURCE, RUN_STATE_CHANGE, detail, [run_arn])
 
 
 def _check_name(kind: str, name: object) -> None:
