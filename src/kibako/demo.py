@@ -95,7 +95,8 @@ def main(home: str | None = None) -> None:
     started = time.perf_counter()
     kb = kibako.connect(home=home) if home else kibako.connect()
     where = kb.config.home
-    err.print(f"[bold]kibako demo[/] — store: {kb.config.database_url}")
+    store = f"the server at {kb.config.uri}" if kb.config.is_remote else kb.config.database_url
+    err.print(f"[bold]kibako demo[/] — store: {store}")
     dataset = make_dataset(where / "demo-data")
     with tempfile.TemporaryDirectory() as tmp:
         for model, params in CANDIDATES:
@@ -125,5 +126,8 @@ def main(home: str | None = None) -> None:
             highlight=False,
         )
     elapsed = time.perf_counter() - started
-    err.print(f"\nDone in {elapsed:.1f} s. Your data lives in {where} (kibako.db and artifacts/).")
+    if kb.config.is_remote:
+        err.print(f"\nDone in {elapsed:.1f} s. The runs live on {kb.config.uri}; the dataset is in {where}.")
+    else:
+        err.print(f"\nDone in {elapsed:.1f} s. Your data lives in {where} (kibako.db and artifacts/).")
     kb.close()

@@ -14,6 +14,7 @@ Every error carries a one-line ``headline`` (what went wrong, for a CLI or a pag
     │   └── PermissionDeniedError  the token's role may not do this (HTTP 403)
     ├── StoreError               the metadata store failed (after retries)
     └── RemoteError              a server answered with something we cannot read
+        └── ServerUnreachableError  no server answered at all
 """
 
 from __future__ import annotations
@@ -87,6 +88,11 @@ class StoreError(KibakoError):
 class RemoteError(KibakoError):
     headline = "the server answered with an error"
     http_status = 502
+
+
+class ServerUnreachableError(RemoteError):
+    headline = "cannot reach the server"
+    http_status = 503
 
 
 def error_class(name: str) -> type[KibakoError]:

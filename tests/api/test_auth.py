@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 import kibako
-from kibako.errors import AuthError, PermissionDeniedError
+from kibako.errors import AuthError, PermissionDeniedError, ServerUnreachableError
 from tests.conftest import LiveServer, free_port
 
 
@@ -138,5 +138,5 @@ def test_wrong_argument_type_from_the_sdk_is_a_validation_error(live_server: Liv
 
 def test_unreachable_server_is_a_clear_error() -> None:
     kb = kibako.connect(f"http://127.0.0.1:{free_port()}", token="kb_x")
-    with pytest.raises(kibako.KibakoError, match="could not reach"):
+    with pytest.raises(ServerUnreachableError, match="could not reach"):
         kb.list_experiments()

@@ -129,3 +129,19 @@ def test_uncaught_exception_ends_open_runs_as_failed(tmp_path: Path) -> None:
     run = kibako.connect(home=str(home)).get_run(done.stdout.strip())
     assert run.status == "Failed"
     assert run.metrics["loss"].count == 1
+
+
+def test_uncaught_ctrl_c_ends_open_runs_as_stopped(tmp_path: Path) -> None:
+    script = textwrap.dedent(
+        """
+        import sys, kibako
+        kb = kibako.connect(home=sys.argv[1])
+        run = kb.run("crash")
+        print(run.id, flush=True)
+        raise KeyboardInterrupt
+        """
+    )
+    home = tmp_path / "home"
+    done = subprocess.run([sys.executable, "-c", script, str(home)], capture_output=True, text=True)
+    assert done.returncode != 0
+    assert kibako.connect(home=str(home)).get_run(done.stdout.strip()).status == "Stopped"

@@ -24,4 +24,7 @@ def server(
     if first is not None:
         typer.echo(f"admin token (shown once, keep it): {first.token}")
     typer.echo(f"kibako server on http://{host}:{port}  (store: {services.config.database_url})", err=True)
-    uvicorn.run(create_app(services), host=host, port=port, log_level="warning")
+    try:
+        uvicorn.run(create_app(services), host=host, port=port, log_level="warning")
+    finally:
+        services.close()

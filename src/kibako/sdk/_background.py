@@ -1,7 +1,8 @@
 """What the process does for its open runs: write their buffers on a timer, and end them at exit.
 
 Open runs are held strongly until they end, so a run object dropped without ``end()`` still has its buffer
-written and is ended at exit: Failed when the process is dying of an uncaught exception, else Completed.
+written and is ended at exit: Failed when the process is dying of an uncaught exception, Stopped when of an
+uncaught Ctrl-C, else Completed (``sys.exit(n)`` cannot be told apart from a normal exit here: use ``with``).
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ def _install_excepthook() -> None:
     previous = sys.excepthook
 
     def hook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> None:
-        _uncaught.append(exc)
+        # At an interactive prompt an error shown is not the end of the session.
+        if not (hasattr(sys, "ps1") or sys.flags.interactive):
+            _uncaught.append(exc)
         previous(exc_type, exc, tb)
 
     sys.excepthook = hook
@@ -65,13 +68,19 @@ def _install_excepthook() -> None:
 @atexit.register
 def _end_open_runs() -> None:
     _wake.set()
-    from kibako.tracking.models import COMPLETED, FAILED
+    from kibako.errors import RunFinishedError
+    from kibako.tracking.models import COMPLETED, FAILED, STOPPED
 
-    status = FAILED if _uncaught else COMPLETED
+    if not _uncaught:
+        status = COMPLETED
+    else:
+        status = STOPPED if isinstance(_uncaught[-1], KeyboardInterrupt) else FAILED
     with _guard:
         runs = list(_open)
     for run in runs:
         try:
             run.end(status)
+        except RunFinishedError:
+            pass  # ended some other way (e.g. tracking.end_run): nothing left to do
         except Exception as exc:  # the store or server may be gone at exit; say so, nothing more can be done
             log.warning("kibako: could not end run %s at exit: %s", run.id, exc)

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from kibako.core.config import Config
 from kibako.core.wire import decode, encode, exposed_methods
-from kibako.errors import AuthError, KibakoError, RemoteError, error_class
+from kibako.errors import AuthError, KibakoError, RemoteError, ServerUnreachableError, error_class
 
 API = "/api/v1"
 
@@ -44,7 +44,7 @@ class HttpClient:
         try:
             return self.http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise RemoteError(
+            raise ServerUnreachableError(
                 f"could not reach the kibako server at {self.base_url} ({exc}); is 'kibako server' running "
                 "there, and is KIBAKO_URI right?"
             ) from None
