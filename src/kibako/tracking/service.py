@@ -6,19 +6,17 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, insert, select
 
 from kibako.core.clock import Clock
 from kibako.core.ids import arn, new_id
-from kibako.core.validation import MAX_NAME_LENGTH
 from kibako.core.wire import command, query
 from kibako.errors import ConflictError, NotFoundError, RunFinishedError, ValidationError
 from kibako.events.outbox import Outbox
 from kibako.lineage.models import ARTIFACT, CONTEXT, EXECUTION
 from kibako.lineage.service import LineageService
 from kibako.store import schema
-from kibako.store.sql import upsert
-from kibako.tracking import _validate
+from kibako.tracking import _rows, _validate
 from kibako.tracking._columns import metric_columns
 from kibako.tracking._load import dt, load_runs, run_artifact_uri
 from kibako.tracking._metrics import envelope, read_points, write_points
@@ -33,21 +31,6 @@ from kibako.tracking.models import (
     Run,
     RunPage,
 )
-
-_ctx, _exe = schema.contexts, schema.executions
-# Built once: these run on every run start and end.
-_EXPERIMENT_BY_NAME = select(_ctx).where(_ctx.c.type == "Experiment", _ctx.c.name == bindparam("v"))
-_EXPERIMENT_BY_ID = select(_ctx).where(_ctx.c.type == "Experiment", _ctx.c.id == bindparam("v"))
-_RUN_ROW = select(_exe.c.id, _exe.c.status, _exe.c.name).where(
-    _exe.c.id == bindparam("v"), _exe.c.type == "Run"
-)
-_RUN_HEADER = (
-    select(_exe.c.name, _exe.c.arn, _exe.c.status, _exe.c.start_ms, _ctx.c.name.label("experiment_name"))
-    .join(_ctx, _ctx.c.id == _exe.c.context_id)
-    .where(_exe.c.id == bindparam("v"), _exe.c.type == "Run")
-)
-_INSERT_RUN = insert(_exe)
-_END_RUN = update(_exe).where(_exe.c.id == bindparam("run_id"))
 
 EVENT_SOURCE = "kibako.experiments"
 RUN_STATE_CHANGE = "Experiment Run State Change"
@@ -80,10 +63,10 @@ class TrackingService:
         self, name: str, description: str = "", tags: dict[str, str] | None = None, exist_ok: bool = False
     ) -> Experiment:
         """Create an experiment; with ``exist_ok`` return the existing one of that name instead of failing."""
-        _check_name("experiment", name)
+        _rows.check_name("experiment", name)
         clean_tags = _validate.string_items("tag", tags)
         with self.store.write() as tx:
-            found = self._experiment_row(tx, name)
+            found = _rows.experiment_row(tx, name)
             if found is not None:
                 if exist_ok:
                     return self._experiment(tx, found)
@@ -91,12 +74,12 @@ class TrackingService:
                     f"experiment {name!r} exists already; pick another name or use it as it is"
                 )
             self._insert_experiment(tx, name, description, clean_tags)
-            return self._experiment(tx, self._experiment_row(tx, name))
+            return self._experiment(tx, _rows.experiment_row(tx, name))
 
     @query
     def get_experiment(self, name_or_id: str) -> Experiment:
         with self.store.read() as conn:
-            row = self._experiment_row(conn, name_or_id)
+            row = _rows.experiment_row(conn, name_or_id)
             if row is None:
                 raise NotFoundError(
                     f"no experiment named {name_or_id!r}; 'kibako experiments list' shows them"
@@ -121,17 +104,17 @@ class TrackingService:
         tags: dict[str, str] | None = None,
     ) -> Run:
         """Start a run (status InProgress) in ``experiment``, creating the experiment if it is new."""
-        _check_name("experiment", experiment)
+        _rows.check_name("experiment", experiment)
         if name is not None:
-            _check_name("run", name)
+            _rows.check_name("run", name)
         clean_tags = _validate.string_items("tag", tags)
         run_id = new_id()
         now = self.clock.time_ms()
         with self.store.write() as tx:
-            row = self._experiment_row(tx, experiment)
+            row = _rows.experiment_row(tx, experiment)
             experiment_id = row["id"] if row else self._insert_experiment(tx, experiment, "", {})
             if parent_run_id is not None:
-                self._run_row(tx, parent_run_id)
+                _rows.run_row(tx, parent_run_id)
             run = Run(
                 id=run_id,
                 name=name or f"run-{run_id[-8:]}",
@@ -146,7 +129,7 @@ class TrackingService:
                 artifact_uri=run_artifact_uri(self.artifact_root, run_id),
             )
             tx.execute(
-                _INSERT_RUN,
+                _rows.INSERT_RUN,
                 {
                     "id": run_id,
                     "type": "Run",
@@ -162,7 +145,7 @@ class TrackingService:
                     "updated_ms": now,
                 },
             )
-            _write_tags(tx, run_id, clean_tags)
+            _rows.write_tags(tx, run_id, clean_tags)
             self.lineage.record_edge(tx, (EXECUTION, run_id), (CONTEXT, experiment_id), "MemberOf")
             if parent_run_id:
                 self.lineage.record_edge(tx, (EXECUTION, run_id), (EXECUTION, parent_run_id), "ChildOf")
@@ -176,12 +159,12 @@ class TrackingService:
             raise ValidationError(f"a run ends as one of {', '.join(FINAL_STATUSES)}, not {status!r}")
         now = self.clock.time_ms()
         with self.store.write() as tx:
-            row = tx.execute(_RUN_HEADER, {"v": run_id}).mappings().first()
+            row = tx.execute(_rows.RUN_HEADER, {"v": run_id}).mappings().first()
             if row is None:
                 raise NotFoundError(f"no run with id {run_id!r}; 'kibako runs list' shows the runs")
             if row["status"] != IN_PROGRESS:
                 raise RunFinishedError(f"run {run_id} has ended already ({row['status']})")
-            tx.execute(_END_RUN, {"run_id": run_id, "status": status, "end_ms": now, "updated_ms": now})
+            tx.execute(_rows.END_RUN, {"run_id": run_id, "status": status, "end_ms": now, "updated_ms": now})
             self._publish_state(
                 tx, run_id, row["name"], row["arn"], row["experiment_name"], status, row["start_ms"], now
             )
@@ -204,15 +187,15 @@ class TrackingService:
         clean_tags = _validate.string_items("tag", tags)
         now = self.clock.time_ms()
         with self.store.write() as tx:
-            row = self._run_row(tx, run_id)
+            row = _rows.run_row(tx, run_id)
             if row["status"] != IN_PROGRESS:
                 raise RunFinishedError(
                     f"run {run_id} ended as {row['status']}; start a new run to log more, or log before it ends"
                 )
             write_points(tx, run_id, points)
             if clean_params:
-                self._write_params(tx, run_id, clean_params, now)
-            _write_tags(tx, run_id, clean_tags)
+                _rows.write_params(tx, run_id, clean_params, now)
+            _rows.write_tags(tx, run_id, clean_tags)
 
     @command
     def log_io(
@@ -235,7 +218,7 @@ class TrackingService:
         if not digest.startswith("sha256:") or len(digest) != 71:
             raise ValidationError(f"digest must be 'sha256:' and 64 hex digits, got {digest!r}")
         with self.store.write() as tx:
-            self._run_row(tx, run_id)
+            _rows.run_row(tx, run_id)
             artifact_id = self.lineage.record_artifact(
                 tx, uri=uri, digest=digest, type=type, name=name, size=size
             )
@@ -275,7 +258,7 @@ class TrackingService:
             if experiments is not None:
                 experiment_ids = []
                 for name in experiments:
-                    row = self._experiment_row(conn, name)
+                    row = _rows.experiment_row(conn, name)
                     if row is None:
                         raise NotFoundError(f"no experiment named {name!r}")
                     experiment_ids.append(row["id"])
@@ -295,7 +278,7 @@ class TrackingService:
         if max_points is not None and max_points < 3:
             raise ValidationError("max_points must be 3 or more")
         with self.store.read() as conn:
-            self._run_row(conn, run_id)
+            _rows.run_row(conn, run_id)
             found = read_points(conn, run_id, key)
         if found is None:
             raise NotFoundError(f"run {run_id} has no metric {key!r}")
@@ -313,7 +296,7 @@ class TrackingService:
         """Every value a param has had, oldest first."""
         h = schema.param_history
         with self.store.read() as conn:
-            self._run_row(conn, run_id)
+            _rows.run_row(conn, run_id)
             rows = conn.execute(
                 select(h.c.value, h.c.logged_ms)
                 .where(h.c.execution_id == run_id, h.c.key == key)
@@ -367,13 +350,8 @@ class TrackingService:
                 updated_ms=now,
             )
         )
-        _write_tags(tx, experiment_id, tags)
+        _rows.write_tags(tx, experiment_id, tags)
         return experiment_id
-
-    @staticmethod
-    def _experiment_row(conn: Connection, name_or_id: str) -> Any:
-        found = conn.execute(_EXPERIMENT_BY_NAME, {"v": name_or_id}).mappings().first()
-        return found or conn.execute(_EXPERIMENT_BY_ID, {"v": name_or_id}).mappings().first()
 
     @staticmethod
     def _experiment(conn: Connection, row: Any) -> Experiment:
@@ -386,48 +364,6 @@ class TrackingService:
             row["description"],
             tags,
             dt(row["created_ms"]) or datetime.now(UTC),
-        )
-
-    @staticmethod
-    def _run_row(conn: Connection, run_id: str) -> Any:
-        row = conn.execute(_RUN_ROW, {"v": run_id}).mappings().first()
-        if row is None:
-            raise NotFoundError(f"no run with id {run_id!r}; 'kibako runs list' shows the runs")
-        return row
-
-    def _write_params(self, tx: Connection, run_id: str, params: dict[str, str], now: int) -> None:
-        p, h = schema.params, schema.param_history
-        current = dict(
-            tx.execute(
-                select(p.c.key, p.c.value).where(p.c.execution_id == run_id, p.c.key.in_(list(params)))
-            )
-            .tuples()
-            .all()
-        )
-        changed = {k: v for k, v in params.items() if current.get(k) != v}
-        if not changed:
-            return
-        seqs = dict(
-            tx.execute(
-                select(h.c.key, func.max(h.c.seq))
-                .where(h.c.execution_id == run_id, h.c.key.in_(list(changed)))
-                .group_by(h.c.key)
-            )
-            .tuples()
-            .all()
-        )
-        upsert(
-            tx,
-            p,
-            [{"execution_id": run_id, "key": k, "value": v, "updated_ms": now} for k, v in changed.items()],
-            ["execution_id", "key"],
-        )
-        tx.execute(
-            insert(h),
-            [
-                {"execution_id": run_id, "key": k, "seq": seqs.get(k, -1) + 1, "value": v, "logged_ms": now}
-                for k, v in changed.items()
-            ],
         )
 
     def _publish_state(
@@ -450,19 +386,3 @@ class TrackingService:
             "EndTime": end_ms,
         }
         self.outbox.publish(tx, EVENT_SOURCE, RUN_STATE_CHANGE, detail, [run_arn])
-
-
-def _check_name(kind: str, name: object) -> None:
-    if not isinstance(name, str) or not name.strip():
-        raise ValidationError(f"{kind} name must be a non-empty string")
-    if len(name) > MAX_NAME_LENGTH:
-        raise ValidationError(f"{kind} name is {len(name)} characters; the limit is {MAX_NAME_LENGTH}")
-
-
-def _write_tags(tx: Connection, entity_id: str, tags: dict[str, str]) -> None:
-    upsert(
-        tx,
-        schema.tags,
-        [{"entity_id": entity_id, "key": k, "value": v} for k, v in tags.items()],
-        ["entity_id", "key"],
-    )
