@@ -218,9 +218,11 @@ class LineageService:
                 stmt = select(a.c.source_id, a.c.destination_id, a.c.type, a.c.role).where(here.in_(batch))
                 if association_types:
                     stmt = stmt.where(a.c.type.in_(association_types))
-                for row in conn.execute(stmt):
-                    edges.append(Edge(row.source_id, row.destination_id, row.type, row.role))
-                    other = row.destination_id if forward else row.source_id
+                found = [Edge(*row) for row in conn.execute(stmt).all()]
+                found += _structural_edges(conn, batch, forward, association_types)
+                for edge in found:
+                    edges.append(edge)
+                    other = edge.destination_id if forward else edge.source_id
                     if other not in seen:
                         if len(seen) >= max_vertices:
                             return seen, [e for e in edges if {e.source_id, e.destination_id} <= seen], True
@@ -263,6 +265,22 @@ def _vertex(kind: str, row: Any) -> Vertex:
         status=row.get("status"),
         properties=dict(row["properties"] or {}),
     )
+
+
+def _structural_edges(
+    conn: Connection, batch: list[str], forward: bool, association_types: list[str] | None
+) -> list[Edge]:
+    """MemberOf and ChildOf edges of executions, read from the columns that hold them (an execution's
+    ``context_id`` and ``parent_id``) rather than stored twice."""
+    e = schema.executions
+    edges: list[Edge] = []
+    for edge_type, column in (("MemberOf", e.c.context_id), ("ChildOf", e.c.parent_id)):
+        if not association_types or edge_type not in association_types:
+            continue  # the default walk follows data flow only
+        near = e.c.id if forward else column
+        rows = conn.execute(select(e.c.id, column).where(near.in_(batch), column.is_not(None))).all()
+        edges += [Edge(child, parent, edge_type) for child, parent in rows]
+    return edges
 
 
 def _utc(moment: datetime | None) -> datetime | None:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(
@@ -63,8 +64,13 @@ executions = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
     Index(None, "context_id", "created_ms"),
-    Index(None, "type", "created_ms"),
-    Index(None, "parent_id"),
+    # Partial: most runs have no parent, and an index entry for each of them would be a page written per start.
+    Index(
+        "ix_executions_parent_id",
+        "parent_id",
+        sqlite_where=text("parent_id IS NOT NULL"),
+        postgresql_where=text("parent_id IS NOT NULL"),
+    ),
 )
 
 artifacts = Table(
@@ -176,8 +182,13 @@ events = Table(
     Column("resources", JSON, nullable=False),
     Column("detail", JSON, nullable=False),
     Column("dispatched_ms", BigInteger, nullable=True),
-    Index(None, "detail_type", "seq"),
-    Index(None, "dispatched_ms", "seq"),
+    # The delivery queue: only events not yet dispatched, in order; it stays small however long the log grows.
+    Index(
+        "ix_events_pending",
+        "seq",
+        sqlite_where=text("dispatched_ms IS NULL"),
+        postgresql_where=text("dispatched_ms IS NULL"),
+    ),
 )
 
 tokens = Table(

@@ -14,8 +14,9 @@ from kibako.store.sql import upsert
 
 _ctx, _exe = schema.contexts, schema.executions
 # Built once: these run on every run start and end.
-EXPERIMENT_BY_NAME = select(_ctx).where(_ctx.c.type == "Experiment", _ctx.c.name == bindparam("v"))
-EXPERIMENT_BY_ID = select(_ctx).where(_ctx.c.type == "Experiment", _ctx.c.id == bindparam("v"))
+_EXPERIMENT = select(_ctx.c.id, _ctx.c.name, _ctx.c.arn, _ctx.c.description, _ctx.c.created_ms)
+EXPERIMENT_BY_NAME = _EXPERIMENT.where(_ctx.c.type == "Experiment", _ctx.c.name == bindparam("v"))
+EXPERIMENT_BY_ID = _EXPERIMENT.where(_ctx.c.type == "Experiment", _ctx.c.id == bindparam("v"))
 RUN_ROW = select(_exe.c.id, _exe.c.status, _exe.c.name).where(
     _exe.c.id == bindparam("v"), _exe.c.type == "Run"
 )

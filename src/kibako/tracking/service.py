@@ -13,7 +13,7 @@ from kibako.core.ids import arn, new_id
 from kibako.core.wire import command, query
 from kibako.errors import ConflictError, NotFoundError, RunFinishedError, ValidationError
 from kibako.events.outbox import Outbox
-from kibako.lineage.models import ARTIFACT, CONTEXT, EXECUTION
+from kibako.lineage.models import ARTIFACT, EXECUTION
 from kibako.lineage.service import LineageService
 from kibako.store import schema
 from kibako.tracking import _rows, _validate
@@ -55,6 +55,9 @@ class TrackingService:
         self.region = region
         self.account = account
         self.artifact_root = artifact_root
+        # Experiment name (or id) -> (id, name). Experiments are never renamed or deleted, so what was found
+        # once stays true; this saves a query on every run start. A delete must clear this first.
+        self._known_experiments: dict[str, tuple[str, str]] = {}
 
     # -- experiments --------------------------------------------------------------------------------------
 
@@ -111,8 +114,15 @@ class TrackingService:
         run_id = new_id()
         now = self.clock.time_ms()
         with self.store.write() as tx:
-            row = _rows.experiment_row(tx, experiment)
-            experiment_id = row["id"] if row else self._insert_experiment(tx, experiment, "", {})
+            known = self._known_experiments.get(experiment)
+            if known is None:
+                row = _rows.experiment_row(tx, experiment)
+                known = (
+                    (row["id"], row["name"])
+                    if row
+                    else (self._insert_experiment(tx, experiment, "", {}), experiment)
+                )
+            experiment_id, experiment_name = known
             if parent_run_id is not None:
                 _rows.run_row(tx, parent_run_id)
             run = Run(
@@ -120,7 +130,7 @@ class TrackingService:
                 name=name or f"run-{run_id[-8:]}",
                 arn=arn("experiment-trial-component", run_id, region=self.region, account=self.account),
                 experiment_id=experiment_id,
-                experiment_name=row["name"] if row else experiment,
+                experiment_name=experiment_name,
                 status=IN_PROGRESS,
                 start_time=dt(now),
                 end_time=None,
@@ -146,10 +156,10 @@ class TrackingService:
                 },
             )
             _rows.write_tags(tx, run_id, clean_tags)
-            self.lineage.record_edge(tx, (EXECUTION, run_id), (CONTEXT, experiment_id), "MemberOf")
-            if parent_run_id:
-                self.lineage.record_edge(tx, (EXECUTION, run_id), (EXECUTION, parent_run_id), "ChildOf")
+            # MemberOf (experiment) and ChildOf (parent) live in the run's own columns; lineage reads them there.
             self._publish_state(tx, run_id, run.name, run.arn, run.experiment_name, IN_PROGRESS, now, None)
+        # Only after the commit: a rolled-back insert must not be remembered.
+        self._known_experiments[experiment] = known
         return run
 
     @command

@@ -76,9 +76,12 @@ def upgrade() -> None:
         sa.UniqueConstraint("id", name=op.f("uq_events_id")),
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_events_detail_type_seq"), ["detail_type", "seq"], unique=False)
         batch_op.create_index(
-            batch_op.f("ix_events_dispatched_ms_seq"), ["dispatched_ms", "seq"], unique=False
+            "ix_events_pending",
+            ["seq"],
+            unique=False,
+            sqlite_where=sa.text("dispatched_ms IS NULL"),
+            postgresql_where=sa.text("dispatched_ms IS NULL"),
         )
 
     op.create_table(
@@ -129,9 +132,12 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_executions_context_id_created_ms"), ["context_id", "created_ms"], unique=False
         )
-        batch_op.create_index(batch_op.f("ix_executions_parent_id"), ["parent_id"], unique=False)
         batch_op.create_index(
-            batch_op.f("ix_executions_type_created_ms"), ["type", "created_ms"], unique=False
+            "ix_executions_parent_id",
+            ["parent_id"],
+            unique=False,
+            sqlite_where=sa.text("parent_id IS NOT NULL"),
+            postgresql_where=sa.text("parent_id IS NOT NULL"),
         )
 
     op.create_table(
@@ -223,8 +229,11 @@ def downgrade() -> None:
 
     op.drop_table("metrics")
     with op.batch_alter_table("executions", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_executions_type_created_ms"))
-        batch_op.drop_index(batch_op.f("ix_executions_parent_id"))
+        batch_op.drop_index(
+            "ix_executions_parent_id",
+            sqlite_where=sa.text("parent_id IS NOT NULL"),
+            postgresql_where=sa.text("parent_id IS NOT NULL"),
+        )
         batch_op.drop_index(batch_op.f("ix_executions_context_id_created_ms"))
 
     op.drop_table("executions")
@@ -234,8 +243,11 @@ def downgrade() -> None:
 
     op.drop_table("tags")
     with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_events_dispatched_ms_seq"))
-        batch_op.drop_index(batch_op.f("ix_events_detail_type_seq"))
+        batch_op.drop_index(
+            "ix_events_pending",
+            sqlite_where=sa.text("dispatched_ms IS NULL"),
+            postgresql_where=sa.text("dispatched_ms IS NULL"),
+        )
 
     op.drop_table("events")
     op.drop_table("contexts")
