@@ -20,13 +20,14 @@ EXPERIMENT_BY_ID = _EXPERIMENT.where(_ctx.c.type == "Experiment", _ctx.c.id == b
 RUN_ROW = select(_exe.c.id, _exe.c.status, _exe.c.name).where(
     _exe.c.id == bindparam("v"), _exe.c.type == "Run"
 )
-RUN_HEADER = (
-    select(_exe.c.name, _exe.c.arn, _exe.c.status, _exe.c.start_ms, _ctx.c.name.label("experiment_name"))
-    .join(_ctx, _ctx.c.id == _exe.c.context_id)
-    .where(_exe.c.id == bindparam("v"), _exe.c.type == "Run")
-)
 INSERT_RUN = insert(_exe)
-END_RUN = update(_exe).where(_exe.c.id == bindparam("run_id"))
+# Ends a run that is in progress and hands back what its event needs, in one statement.
+END_RUN = (
+    update(_exe)
+    .where(_exe.c.id == bindparam("run_id"), _exe.c.type == "Run", _exe.c.status == "InProgress")
+    .values(status=bindparam("new_status"), end_ms=bindparam("end_ms"), updated_ms=bindparam("end_ms"))
+    .returning(_exe.c.name, _exe.c.arn, _exe.c.start_ms, _exe.c.context_id)
+)
 
 
 def experiment_row(conn: Connection, name_or_id: str) -> Any:

@@ -159,7 +159,7 @@ class TrackingService:
             # MemberOf (experiment) and ChildOf (parent) live in the run's own columns; lineage reads them there.
             self._publish_state(tx, run_id, run.name, run.arn, run.experiment_name, IN_PROGRESS, now, None)
         # Only after the commit: a rolled-back insert must not be remembered.
-        self._known_experiments[experiment] = known
+        self._known_experiments[experiment] = self._known_experiments[experiment_id] = known
         return run
 
     @command
@@ -169,15 +169,13 @@ class TrackingService:
             raise ValidationError(f"a run ends as one of {', '.join(FINAL_STATUSES)}, not {status!r}")
         now = self.clock.time_ms()
         with self.store.write() as tx:
-            row = tx.execute(_rows.RUN_HEADER, {"v": run_id}).mappings().first()
-            if row is None:
-                raise NotFoundError(f"no run with id {run_id!r}; 'kibako runs list' shows the runs")
-            if row["status"] != IN_PROGRESS:
+            ended = tx.execute(_rows.END_RUN, {"run_id": run_id, "new_status": status, "end_ms": now}).first()
+            if ended is None:
+                row = _rows.run_row(tx, run_id)  # NotFoundError when there is no such run
                 raise RunFinishedError(f"run {run_id} has ended already ({row['status']})")
-            tx.execute(_rows.END_RUN, {"run_id": run_id, "status": status, "end_ms": now, "updated_ms": now})
-            self._publish_state(
-                tx, run_id, row["name"], row["arn"], row["experiment_name"], status, row["start_ms"], now
-            )
+            name, run_arn, start_ms, experiment_id = ended
+            experiment_name = self._experiment_name(tx, experiment_id)
+            self._publish_state(tx, run_id, name, run_arn, experiment_name, status, start_ms, now)
 
     @command
     def log_batch(
@@ -342,6 +340,13 @@ class TrackingService:
         from kibako.lineage.openlineage import run_events
 
         return run_events(self.get_run(run_id), producer=f"urn:kibako:{__version__}")
+
+    def _experiment_name(self, conn: Connection, experiment_id: str) -> str:
+        known = self._known_experiments.get(experiment_id)
+        if known is None:
+            row = _rows.experiment_row(conn, experiment_id)
+            known = self._known_experiments[experiment_id] = (row["id"], row["name"])
+        return known[1]
 
     # -- helpers ------------------------------------------------------------------------------------------
 
