@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import sqlite3
 import time
 import zlib
 from collections.abc import Iterator
@@ -49,10 +50,12 @@ class Store:
     def _transaction(self, *, immediate: bool) -> Iterator[Connection]:
         conn = _connect_with_retry(self.engine)
         try:
+            conn.begin()  # SQLAlchemy's bookkeeping; on SQLite (isolation_level=None) it sends nothing
             if self.dialect == "sqlite":
-                _begin_with_retry(conn, "BEGIN IMMEDIATE" if immediate else "BEGIN")
-            else:
-                conn.begin()
+                # Straight to the driver: this runs twice per run started and ended.
+                _begin_with_retry(
+                    conn.connection.driver_connection, "BEGIN IMMEDIATE" if immediate else "BEGIN"
+                )
             try:
                 yield conn
             except BaseException:
@@ -149,15 +152,15 @@ def _connect_with_retry(engine: Engine) -> Connection:
     raise AssertionError("unreachable")
 
 
-def _begin_with_retry(conn: Connection, statement: str) -> None:
+def _begin_with_retry(driver_connection: Any, statement: str) -> None:
     for attempt in range(_LOCKED_RETRIES):
         try:
-            conn.exec_driver_sql(statement)
+            driver_connection.execute(statement)
             return
-        except OperationalError as exc:
+        except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) or attempt == _LOCKED_RETRIES - 1:
                 raise StoreError(
-                    f"the store stayed locked for too long ({exc.orig}); is another process holding a write "
+                    f"the store stayed locked for too long ({exc}); is another process holding a write "
                     "transaction open?"
                 ) from exc
             time.sleep(0.05 * (attempt + 1))

@@ -172,7 +172,7 @@ events = Table(
     "events",
     metadata,
     Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("id", String(36), nullable=False, unique=True),
+    Column("id", String(36), nullable=False),  # a random UUID, unique by construction; no index to keep
     Column("bus", String(255), nullable=False, default="default"),
     Column("source", String(255), nullable=False),
     Column("detail_type", String(255), nullable=False),
