@@ -32,6 +32,12 @@ metadata = MetaData(
     }
 )
 
+
+def _partial_index(name: str, column: str, condition: str) -> Index:
+    """An index over only the rows where ``condition`` holds (both SQLite and PostgreSQL have them)."""
+    return Index(name, column, sqlite_where=text(condition), postgresql_where=text(condition))
+
+
 # Times are integer milliseconds since the epoch (UTC): compact, indexable, the same in SQLite and PostgreSQL.
 
 contexts = Table(
@@ -65,12 +71,7 @@ executions = Table(
     Column("updated_ms", BigInteger, nullable=False),
     Index(None, "context_id", "created_ms"),
     # Partial: most runs have no parent, and an index entry for each of them would be a page written per start.
-    Index(
-        "ix_executions_parent_id",
-        "parent_id",
-        sqlite_where=text("parent_id IS NOT NULL"),
-        postgresql_where=text("parent_id IS NOT NULL"),
-    ),
+    _partial_index("ix_executions_parent_id", "parent_id", "parent_id IS NOT NULL"),
 )
 
 artifacts = Table(
@@ -183,12 +184,7 @@ events = Table(
     Column("detail", JSON, nullable=False),
     Column("dispatched_ms", BigInteger, nullable=True),
     # The delivery queue: only events not yet dispatched, in order; it stays small however long the log grows.
-    Index(
-        "ix_events_pending",
-        "seq",
-        sqlite_where=text("dispatched_ms IS NULL"),
-        postgresql_where=text("dispatched_ms IS NULL"),
-    ),
+    _partial_index("ix_events_pending", "seq", "dispatched_ms IS NULL"),
 )
 
 tokens = Table(
