@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import re
 import time
 
 _CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
 _PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
-_NAME = re.compile(r"^[A-Za-z0-9](-*[A-Za-z0-9_.])*$")
 
 
 def new_id(prefix: str = "") -> str:
@@ -30,11 +28,6 @@ def parse_arn(value: str) -> tuple[str, str] | None:
         return None
     resource, name = parts[5].split("/", 1)
     return resource, name
-
-
-def is_valid_name(name: str, max_length: int = 120) -> bool:
-    """SageMaker's entity-name rule: letters, digits, hyphens (and, for us, ``_`` and ``.``)."""
-    return 0 < len(name) <= max_length and bool(_NAME.match(name))
 
 
 def id_to_uuid(value: str) -> str:

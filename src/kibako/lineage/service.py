@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, or_, select
+from sqlalchemy import Connection, select
 
 from kibako.core.clock import Clock
 from kibako.core.ids import arn, new_id
@@ -293,14 +293,3 @@ def _utc(moment: datetime | None) -> datetime | None:
 def _batches(items: list[str], size: int) -> Iterable[list[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
-
-
-def edges_touching(conn: Connection, vertex_id: str) -> list[Edge]:
-    """Every edge into or out of one vertex (used to show a run's inputs and outputs)."""
-    a = schema.associations
-    rows = conn.execute(
-        select(a.c.source_id, a.c.destination_id, a.c.type, a.c.role).where(
-            or_(a.c.source_id == vertex_id, a.c.destination_id == vertex_id)
-        )
-    )
-    return [Edge(r.source_id, r.destination_id, r.type, r.role) for r in rows]

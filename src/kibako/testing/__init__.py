@@ -5,15 +5,19 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 from kibako.core.clock import FrozenClock
 from kibako.core.config import Config
+
+if TYPE_CHECKING:
+    from kibako.sdk.services import Services
 
 __all__ = ["FrozenClock", "temporary_platform"]
 
 
 @contextmanager
-def temporary_platform(clock: FrozenClock | None = None) -> Iterator[object]:
+def temporary_platform(clock: FrozenClock | None = None) -> Iterator[Services]:
     """Every service over a fresh SQLite store in a temporary folder, removed afterwards."""
     from kibako.sdk.services import Services
 
