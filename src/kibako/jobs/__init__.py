@@ -1,0 +1,1 @@
+"""Training and processing jobs: the SageMaker script contract (``/opt/ml``, ``SM_*``) run locally."""
