@@ -43,8 +43,7 @@ def create_app(services: Services) -> FastAPI:
         methods = exposed.get(service)
         if methods is None or method not in methods:
             raise NotFoundError(f"no method {service}.{method}")
-        role, _signature = methods[method]
-        await run_in_threadpool(require_role, request, role)
+        await run_in_threadpool(require_role, request, methods[method][0])
         raw = await request.body()
         try:
             body = json.loads(raw) if raw.strip() else {}

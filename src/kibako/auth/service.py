@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
-from kibako.core.clock import Clock
+from kibako.core.clock import Clock, from_ms
 from kibako.core.ids import new_id
 from kibako.core.wire import ROLE_RANK, admin, wire_type
 from kibako.errors import NotFoundError, ValidationError
@@ -62,7 +62,7 @@ class TokenService:
                     id=token_id, name=label, role=role, token_hash=hash_token(token), created_ms=now
                 )
             )
-        return NewToken(TokenInfo(token_id, label, role, datetime.fromtimestamp(now / 1000, UTC)), token)
+        return NewToken(TokenInfo(token_id, label, role, from_ms(now)), token)
 
     @admin
     def list_tokens(self) -> list[TokenInfo]:
@@ -74,7 +74,7 @@ class TokenService:
                 r["id"],
                 r["name"],
                 r["role"],
-                datetime.fromtimestamp(r["created_ms"] / 1000, UTC),
+                from_ms(r["created_ms"]),
                 r["revoked_ms"] is not None,
             )
             for r in rows

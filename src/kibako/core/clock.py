@@ -37,3 +37,8 @@ class FrozenClock:
 
     def advance(self, seconds: float) -> None:
         self._now += timedelta(seconds=seconds)
+
+
+def from_ms(ms: int) -> datetime:
+    """The UTC time of ``ms`` milliseconds since the epoch (how the store keeps every time)."""
+    return datetime.fromtimestamp(ms / 1000, UTC)

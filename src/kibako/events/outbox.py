@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from kibako.core.clock import Clock
+from kibako.core.clock import Clock, from_ms
 from kibako.core.wire import query, wire_type
 from kibako.store import schema
 
@@ -111,7 +111,7 @@ class Outbox:
                 id=r["id"],
                 source=r["source"],
                 detail_type=r["detail_type"],
-                time=datetime.fromtimestamp(r["time_ms"] / 1000, UTC),
+                time=from_ms(r["time_ms"]),
                 account=r["account"],
                 region=r["region"],
                 resources=list(r["resources"]),

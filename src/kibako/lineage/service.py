@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from kibako.core.clock import Clock
+from kibako.core.clock import Clock, from_ms
 from kibako.core.ids import arn, new_id
 from kibako.core.wire import command, query
 from kibako.errors import NotFoundError, ValidationError
@@ -29,10 +29,6 @@ from kibako.store.sql import insert_ignore
 
 _TABLES = {ARTIFACT: schema.artifacts, EXECUTION: schema.executions, CONTEXT: schema.contexts}
 MAX_VERTICES = 10_000
-
-
-def _dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC)
 
 
 class LineageService:
@@ -259,7 +255,7 @@ def _vertex(kind: str, row: Any) -> Vertex:
         kind=kind,
         type=row["type"],
         name=row["name"],
-        created=_dt(row["created_ms"]),
+        created=from_ms(row["created_ms"]),
         uri=row.get("uri"),
         digest=row.get("digest"),
         status=row.get("status"),

@@ -135,9 +135,6 @@ class RemoteArtifacts:
         )
         return decode(self.http.read(response))
 
-    def exists(self, key: str) -> bool:
-        return bool(self.http.read(self.http.send("GET", f"{API}/artifacts/uri/{quote(key)}"))["exists"])
-
 
 def connect_remote(config: Config) -> Any:
     from kibako.sdk.client import Kibako

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select
 
+from kibako.core.clock import from_ms
 from kibako.store import schema
 from kibako.tracking._metrics import SUMMARY_COLUMNS, summary_from_row
 from kibako.tracking.models import LineageRef, MetricSummary, Run
-
-
-def dt(ms: int | None) -> datetime | None:
-    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC)
 
 
 def run_artifact_uri(artifact_root: str, run_id: str) -> str:
@@ -97,8 +93,8 @@ def load_runs(conn: Connection, ids: Sequence[str], artifact_root: str = "") -> 
                 experiment_id=experiment_id,
                 experiment_name=experiment_name,
                 status=status,
-                start_time=dt(start_ms),
-                end_time=dt(end_ms),
+                start_time=None if start_ms is None else from_ms(start_ms),
+                end_time=None if end_ms is None else from_ms(end_ms),
                 parent_run_id=parent_id,
                 params=params[run_id],
                 metrics=metrics[run_id],

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Connection, insert, select, update
 
+from kibako.core.clock import from_ms
 from kibako.store import schema
 from kibako.store.points import pack, unpack
 from kibako.tracking._columns import MetricColumns
@@ -137,7 +137,7 @@ def summary_from_row(row: Sequence[Any]) -> MetricSummary:
         std=std,
         last=math.nan if last is None else last,
         last_step=last_step,
-        last_time=datetime.fromtimestamp((last_ms or 0) / 1000, UTC),
+        last_time=from_ms(last_ms or 0),
     )
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from kibako.core.clock import Clock
+from kibako.core.clock import Clock, from_ms
 from kibako.core.ids import arn, new_id
 from kibako.core.wire import command, query
 from kibako.errors import ConflictError, NotFoundError, RunFinishedError, ValidationError
@@ -18,7 +17,7 @@ from kibako.lineage.service import LineageService
 from kibako.store import schema
 from kibako.tracking import _rows, _validate
 from kibako.tracking._columns import metric_columns
-from kibako.tracking._load import dt, load_runs, run_artifact_uri
+from kibako.tracking._load import load_runs, run_artifact_uri
 from kibako.tracking._metrics import envelope, read_points, write_points
 from kibako.tracking.models import (
     COMPLETED,
@@ -132,7 +131,7 @@ class TrackingService:
                 experiment_id=experiment_id,
                 experiment_name=experiment_name,
                 status=IN_PROGRESS,
-                start_time=dt(now),
+                start_time=from_ms(now),
                 end_time=None,
                 parent_run_id=parent_run_id,
                 tags=clean_tags,
@@ -312,7 +311,7 @@ class TrackingService:
             ).all()
         if not rows:
             raise NotFoundError(f"run {run_id} has no param {key!r}")
-        return [ParamChange(r.value, dt(r.logged_ms) or datetime.fromtimestamp(0, UTC)) for r in rows]
+        return [ParamChange(r.value, from_ms(r.logged_ms)) for r in rows]
 
     @query
     def compare_runs(self, run_ids: list[str], hide_identical: bool = False) -> Comparison:
@@ -378,7 +377,7 @@ class TrackingService:
             row["arn"],
             row["description"],
             tags,
-            dt(row["created_ms"]) or datetime.now(UTC),
+            from_ms(row["created_ms"]),
         )
 
     def _publish_state(
