@@ -23,14 +23,19 @@ class Kibako:
         events: Any,
         tokens: Any,
         artifacts: Any,
+        jobs: Any = None,
+        services: Any = None,
         closer: Any = None,
     ) -> None:
+        from kibako.sdk.jobs import Jobs
+
         self.config = config
         self.tracking = tracking
         self.lineage = lineage
         self.events = events
         self.tokens = tokens
         self.artifacts = artifacts
+        self.jobs = Jobs(self, jobs, services)
         self._closer = closer
 
     def __repr__(self) -> str:
@@ -50,7 +55,20 @@ class Kibako:
         max_buffered: int = 10_000,
         flush_interval: float = 2.0,
     ) -> ActiveRun:
-        """Start a run in ``experiment`` (created if new); use it with ``with``. ``parent`` nests it."""
+        """Start a run in ``experiment`` (created if new); use it with ``with``. ``parent`` nests it.
+
+        Inside a training or processing job (``KIBAKO_RUN_ID`` is set), this is the job's own run: what the
+        script logs lands beside the metrics scraped from its output, and the job, not the block, ends the run.
+        """
+        job_run = os.environ.get("KIBAKO_RUN_ID")
+        if job_run and parent is None:
+            attached = ActiveRun(
+                self, self.tracking.get_run(job_run), sync=sync, max_buffered=max_buffered, flush_interval=flush_interval
+            )
+            attached.owns_run = False
+            # Steps go on from what earlier attempts of the job logged, so a resumed script never repeats one.
+            attached._next_step.update({k: m.last_step + 1 for k, m in attached.info.metrics.items()})
+            return attached
         parent_id = parent if isinstance(parent, str) or parent is None else parent.id
         run = self.tracking.start_run(experiment, name=name, parent_run_id=parent_id, tags=tags)
         return ActiveRun(self, run, sync=sync, max_buffered=max_buffered, flush_interval=flush_interval)
@@ -128,5 +146,7 @@ def connect(uri: str | None = None, *, home: str | None = None, token: str | Non
         events=services.outbox,
         tokens=services.tokens,
         artifacts=services.artifacts,
+        jobs=services.jobs,
+        services=services,
         closer=services.close,
     )

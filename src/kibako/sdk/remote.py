@@ -150,5 +150,6 @@ def connect_remote(config: Config) -> Any:
         events=remote["events"],
         tokens=remote["tokens"],
         artifacts=RemoteArtifacts(http),
+        jobs=remote["jobs"],
         closer=http.close,
     )

@@ -48,6 +48,8 @@ class ActiveRun:
         self._next_step: dict[str, int] = {}
         self._last_flush = time.monotonic()
         self._ended = False
+        # False for a job's run seen from inside its script: the job ends that run, the script only writes to it.
+        self.owns_run = True
         _background.register(self)
 
     # -- identity -----------------------------------------------------------------------------------------
@@ -255,7 +257,8 @@ class ActiveRun:
             if self._ended:
                 raise RunFinishedError(f"run {self.id} has ended already")
             self.flush()
-            self._client.tracking.end_run(self.id, status)
+            if self.owns_run:
+                self._client.tracking.end_run(self.id, status)
             self._ended = True
         _background.forget(self)
 

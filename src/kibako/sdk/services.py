@@ -9,6 +9,7 @@ from kibako.auth.service import TokenService
 from kibako.core.clock import Clock, SystemClock
 from kibako.core.config import Config
 from kibako.events.outbox import Outbox
+from kibako.jobs.service import JobService
 from kibako.lineage.service import LineageService
 from kibako.store.engine import Store
 from kibako.tracking.service import TrackingService
@@ -19,6 +20,7 @@ SERVICE_CLASSES: dict[str, type] = {
     "lineage": LineageService,
     "events": Outbox,
     "tokens": TokenService,
+    "jobs": JobService,
 }
 
 
@@ -32,6 +34,7 @@ class Services:
     lineage: LineageService
     tracking: TrackingService
     tokens: TokenService
+    jobs: JobService
 
     @classmethod
     def open(cls, config: Config, clock: Clock | None = None) -> Services:
@@ -45,7 +48,8 @@ class Services:
         outbox = Outbox(store, clock, **where)
         lineage = LineageService(store, clock, **where)
         tracking = TrackingService(store, clock, outbox, lineage, artifact_root=config.artifact_uri, **where)
-        return cls(config, store, artifacts, clock, outbox, lineage, tracking, TokenService(store, clock))
+        jobs = JobService(store, clock, outbox, lineage, tracking, artifact_root=config.artifact_uri, **where)
+        return cls(config, store, artifacts, clock, outbox, lineage, tracking, TokenService(store, clock), jobs)
 
     def by_name(self, name: str) -> Any:
         return {
@@ -53,6 +57,7 @@ class Services:
             "lineage": self.lineage,
             "events": self.outbox,
             "tokens": self.tokens,
+            "jobs": self.jobs,
         }[name]
 
     def close(self) -> None:

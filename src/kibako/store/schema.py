@@ -197,3 +197,38 @@ tokens = Table(
     Column("created_ms", BigInteger, nullable=False),
     Column("revoked_ms", BigInteger, nullable=True),
 )
+
+# The job queue: one row per training or processing job (its node is in ``executions``). Workers claim a job by
+# setting ``worker_id`` and a lease; a job whose lease ran out is claimed again, so no job is lost and no job
+# runs twice at once.
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("execution_id", String(32), ForeignKey("executions.id"), primary_key=True),
+    Column("kind", String(32), nullable=False),  # TrainingJob, ProcessingJob
+    Column("state", String(16), nullable=False),  # queued, running, done
+    Column("request", JSON, nullable=False),  # the normalised Create*Job request
+    Column("cpus", Integer, nullable=False),  # what the job needs on one machine, all instances together
+    Column("memory_mib", Integer, nullable=False),
+    Column("gpus", Integer, nullable=False),
+    Column("queued_ms", BigInteger, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("worker_id", String(64), nullable=True),
+    Column("lease_until_ms", BigInteger, nullable=True),
+    Column("stop_requested_ms", BigInteger, nullable=True),
+    # The queue: only jobs not done, oldest first; it stays small however many jobs have finished.
+    _partial_index("ix_jobs_pending", "queued_ms", "state != 'done'"),
+)
+
+# Workers say they are alive; a submitter that finds none starts one.
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("executor", String(16), nullable=False),
+    Column("capacity", JSON, nullable=False),
+    Column("started_ms", BigInteger, nullable=False),
+    Column("heartbeat_ms", BigInteger, nullable=False),
+)

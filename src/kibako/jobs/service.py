@@ -1,0 +1,652 @@
+"""Training and processing jobs: created from AWS-shaped requests, queued in the store, claimed by workers.
+
+A job is an Execution node (type ``TrainingJob`` or ``ProcessingJob``) with a row in the ``jobs`` queue. A
+worker claims it with a lease and renews the lease while the job runs; a job whose lease runs out (its worker
+died) is claimed again and restarts from its checkpoints. Every update checks the lease, so a worker that lost
+its job can no longer write to it. Each status change publishes a "SageMaker Training Job State Change" (or
+Processing) event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from kibako.core.clock import Clock
+from kibako.core.ids import arn, new_id
+from kibako.core.wire import command, query
+from kibako.errors import ConflictError, NotFoundError, ValidationError
+from kibako.events.outbox import Outbox
+from kibako.jobs import models
+from kibako.jobs.models import JobSpec, parse
+from kibako.jobs.resources import Resources
+from kibako.lineage.models import ARTIFACT, EXECUTION
+from kibako.lineage.service import LineageService
+from kibako.store import schema
+from kibako.tracking.service import TrackingService
+
+EVENT_SOURCE = "aws.sagemaker"
+STATE_CHANGE = {
+    models.TRAINING: "SageMaker Training Job State Change",
+    models.PROCESSING: "SageMaker Processing Job State Change",
+}
+ARN_RESOURCE = {models.TRAINING: "training-job", models.PROCESSING: "processing-job"}
+QUEUED, RUNNING, DONE = "queued", "running", "done"
+DEFAULT_EXPERIMENT = {models.TRAINING: "training-jobs", models.PROCESSING: "processing-jobs"}
+# Names as AWS spells them per kind: (name, arn, status, start, end) keys of a description.
+_FIELDS = {
+    models.TRAINING: ("TrainingJobName", "TrainingJobArn", "TrainingJobStatus", "TrainingStartTime", "TrainingEndTime"),
+    models.PROCESSING: (
+        "ProcessingJobName",
+        "ProcessingJobArn",
+        "ProcessingJobStatus",
+        "ProcessingStartTime",
+        "ProcessingEndTime",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A job a worker now holds: run it, renew the lease, and report through :meth:`JobService.update`."""
+
+    job_id: str
+    spec: JobSpec
+    attempt: int
+    run_id: str
+    arn: str
+    restarted_from: str | None  # the worker that held it before, when its lease ran out
+    description: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Lease:
+    held: bool
+    stop_requested: bool = False
+
+
+class LeaseLostError(ConflictError):
+    """Another worker holds the job now; this worker must drop it without writing."""
+
+
+class JobService:
+    def __init__(
+        self,
+        store: Any,
+        clock: Clock,
+        outbox: Outbox,
+        lineage: LineageService,
+        tracking: TrackingService,
+        *,
+        region: str,
+        account: str,
+        artifact_root: str,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.outbox = outbox
+        self.lineage = lineage
+        self.tracking = tracking
+        self.region = region
+        self.account = account
+        self.artifact_root = artifact_root.rstrip("/")
+
+    # -- creating ------------------------------------------------------------------------------------------
+
+    @command
+    def create_training_job(self, request: dict[str, Any]) -> dict[str, str]:
+        """Queue a training job from a CreateTrainingJob request; returns ``{"TrainingJobArn": ...}``."""
+        return self._create(models.TRAINING, request)
+
+    @command
+    def create_processing_job(self, request: dict[str, Any]) -> dict[str, str]:
+        """Queue a processing job from a CreateProcessingJob request; returns ``{"ProcessingJobArn": ...}``."""
+        return self._create(models.PROCESSING, request)
+
+    def _create(self, kind: str, request: dict[str, Any]) -> dict[str, str]:
+        spec = self._with_defaults(parse(kind, request))
+        _check_local_sources(spec)
+        job_arn = arn(ARN_RESOURCE[kind], spec.name, region=self.region, account=self.account)
+        with self.store.read() as conn:
+            if conn.execute(select(schema.executions.c.id).where(schema.executions.c.arn == job_arn)).first():
+                raise ConflictError(f"a {kind} named {spec.name!r} exists already; job names are unique")
+        if kind == models.TRAINING:
+            spec = self._snapshot_code(spec)
+        experiment = spec.experiment.get("ExperimentName") or DEFAULT_EXPERIMENT[kind]
+        run_name = spec.experiment.get("RunName") or spec.experiment.get("TrialComponentDisplayName") or spec.name
+        run = self.tracking.start_run(experiment, name=run_name, tags={**spec.tags, "kibako.job": job_arn})
+        job_id = new_id()
+        now = self.clock.time_ms()
+        total = spec.total
+        properties = {
+            "SecondaryStatus": models.STARTING,
+            "SecondaryStatusTransitions": [_transition(models.STARTING, now, "Starting the job")],
+            "RunId": run.id,
+            "Attempts": 0,
+        }
+        try:
+            with self.store.write() as tx:
+                tx.execute(
+                    insert(schema.executions),
+                    {
+                        "id": job_id,
+                        "type": kind,
+                        "name": spec.name,
+                        "arn": job_arn,
+                        "context_id": None,
+                        "parent_id": None,
+                        "status": models.IN_PROGRESS,
+                        "start_ms": None,
+                        "end_ms": None,
+                        "properties": properties,
+                        "created_ms": now,
+                        "updated_ms": now,
+                    },
+                )
+                tx.execute(
+                    insert(schema.jobs),
+                    {
+                        "execution_id": job_id,
+                        "kind": kind,
+                        "state": QUEUED,
+                        "request": spec.request,
+                        "cpus": total.cpus,
+                        "memory_mib": total.memory_mib,
+                        "gpus": total.gpus,
+                        "queued_ms": now,
+                        "attempts": 0,
+                    },
+                )
+                # The run records what the job did; the job is its parent in the graph.
+                self.lineage.record_edge(tx, (EXECUTION, run.id), (EXECUTION, job_id), "AssociatedWith", "run")
+                row = _Row(job_id, spec.name, job_arn, models.IN_PROGRESS, now, now, properties, spec.request, kind)
+                self._publish(tx, kind, row)
+        except BaseException:
+            self.tracking.end_run(run.id, models.FAILED)
+            raise
+        return {_FIELDS[kind][1]: job_arn}
+
+    def _snapshot_code(self, spec: JobSpec) -> JobSpec:
+        """The script as it is now, packed as ``sourcedir.tar.gz`` in the artifact store (as SageMaker's SDK
+        uploads it): later edits to the files do not change a queued job, and any worker can fetch it."""
+        import json
+        import tempfile
+        from dataclasses import replace
+        from pathlib import Path
+
+        from kibako.artifacts.packing import pack_dir
+        from kibako.jobs import transfer
+
+        source = spec.source
+        if source and "://" in source and not source.startswith("file://"):
+            return spec  # already somewhere every worker can reach
+        entry = spec.entry_point
+        target = f"{self.artifact_root}/jobs/{spec.name}/source/sourcedir.tar.gz"
+        with tempfile.TemporaryDirectory(prefix="kibako-source-") as scratch:
+            if source and source.endswith(".tar.gz"):
+                archive = Path(source.removeprefix("file://")).expanduser()
+            else:
+                staged = Path(scratch) / "code"
+                if source:
+                    import shutil
+
+                    shutil.copytree(
+                        Path(source.removeprefix("file://")).expanduser(),
+                        staged,
+                        ignore=shutil.ignore_patterns("__pycache__", ".git", ".venv"),
+                    )
+                else:
+                    import shutil
+
+                    staged.mkdir()
+                    shutil.copy2(Path(entry).expanduser(), staged / Path(entry).name)
+                    entry = Path(entry).name
+                archive = pack_dir(staged, Path(scratch) / "sourcedir.tar.gz")
+            stored = transfer.put(archive, target)
+        hps = {**spec.hyperparameters, "sagemaker_program": json.dumps(entry), "sagemaker_submit_directory": json.dumps(stored.uri)}
+        request = {**spec.request, "HyperParameters": hps}
+        return replace(spec, request=request, hyperparameters=hps, entry_point=entry, source=stored.uri)
+
+    def _with_defaults(self, spec: JobSpec) -> JobSpec:
+        """Fill what a request may leave out: where the model, outputs and checkpoints go."""
+        from dataclasses import replace
+
+        base = f"{self.artifact_root}/jobs"
+        request = dict(spec.request)
+        if spec.kind == models.TRAINING:
+            output_path = spec.output_path or base
+            checkpoint_uri = spec.checkpoint_uri or f"{base}/{spec.name}/checkpoints"
+            request["OutputDataConfig"] = {**(request.get("OutputDataConfig") or {}), "S3OutputPath": output_path}
+            request["CheckpointConfig"] = {
+                "LocalPath": "/opt/ml/checkpoints",
+                **(request.get("CheckpointConfig") or {}),
+                "S3Uri": checkpoint_uri,
+            }
+            request["StoppingCondition"] = {
+                "MaxRuntimeInSeconds": spec.max_runtime,
+                **(request.get("StoppingCondition") or {}),
+            }
+            return replace(spec, request=request, output_path=output_path, checkpoint_uri=checkpoint_uri)
+        outputs = tuple(
+            replace(o, uri=o.uri or f"{base}/{spec.name}/output/{o.name}") for o in spec.outputs
+        )
+        config = dict(request.get("ProcessingOutputConfig") or {})
+        config["Outputs"] = [
+            {**raw, "S3Output": {**raw["S3Output"], "S3Uri": o.uri}}
+            for raw, o in zip(config.get("Outputs") or [], outputs, strict=True)
+        ]
+        if outputs:
+            request["ProcessingOutputConfig"] = config
+        return replace(spec, request=request, outputs=outputs)
+
+    # -- reading -------------------------------------------------------------------------------------------
+
+    @query
+    def describe_training_job(self, name: str) -> dict[str, Any]:
+        """DescribeTrainingJob."""
+        return self._describe(models.TRAINING, name)
+
+    @query
+    def describe_processing_job(self, name: str) -> dict[str, Any]:
+        """DescribeProcessingJob."""
+        return self._describe(models.PROCESSING, name)
+
+    @query
+    def describe_job(self, name: str) -> dict[str, Any]:
+        """The description of the training or processing job called ``name`` (or with that ARN)."""
+        with self.store.read() as conn:
+            row = _load(conn, name)
+        return _description(row)
+
+    def _describe(self, kind: str, name: str) -> dict[str, Any]:
+        with self.store.read() as conn:
+            row = _load(conn, name, kind)
+        return _description(row)
+
+    @query
+    def list_jobs(
+        self, kind: str | None = None, status: str | None = None, max_results: int = 100
+    ) -> list[dict[str, Any]]:
+        """Summaries of jobs, newest first (ListTrainingJobs / ListProcessingJobs shapes, plus ``JobType``)."""
+        if kind is not None and kind not in models.KINDS:
+            raise ValidationError(f"job kind is one of {', '.join(models.KINDS)}, not {kind!r}")
+        if status is not None and status not in models.JOB_STATUSES:
+            raise ValidationError(f"status is one of {', '.join(models.JOB_STATUSES)}, not {status!r}")
+        e = schema.executions
+        stmt = select(e, schema.jobs.c.request).join(schema.jobs, schema.jobs.c.execution_id == e.c.id)
+        if kind:
+            stmt = stmt.where(e.c.type == kind)
+        if status:
+            stmt = stmt.where(e.c.status == status)
+        stmt = stmt.order_by(e.c.created_ms.desc(), e.c.id.desc()).limit(max(1, min(int(max_results), 1000)))
+        with self.store.read() as conn:
+            rows = [_Row.of(r) for r in conn.execute(stmt).mappings()]
+        return [_summary(row) for row in rows]
+
+    # -- stopping ------------------------------------------------------------------------------------------
+
+    @command
+    def stop_job(self, name: str) -> None:
+        """Stop a job: a queued job stops at once; a running one gets SIGTERM, then a kill after its grace period."""
+        now = self.clock.time_ms()
+        with self.store.write() as tx:
+            row = _load(tx, name, lock=True)
+            queue = tx.execute(select(schema.jobs).where(schema.jobs.c.execution_id == row.id)).mappings().one()
+            if row.status not in (models.IN_PROGRESS,):
+                raise ConflictError(f"the job {row.name!r} is not in progress ({row.status}); there is nothing to stop")
+            if queue["state"] == QUEUED and queue["attempts"] == 0:
+                tx.execute(update(schema.jobs).where(schema.jobs.c.execution_id == row.id).values(state=DONE))
+                self._apply(tx, row, models.STOPPED, models.STOPPED, "Stopped before it started", {}, now)
+                return
+            tx.execute(
+                update(schema.jobs).where(schema.jobs.c.execution_id == row.id).values(stop_requested_ms=now)
+            )
+            self._apply(tx, row, models.STOPPING, models.STOPPING, "Stopping the job", {}, now)
+
+    @command
+    def stop_training_job(self, name: str) -> None:
+        self._describe(models.TRAINING, name)
+        self.stop_job(name)
+
+    @command
+    def stop_processing_job(self, name: str) -> None:
+        self._describe(models.PROCESSING, name)
+        self.stop_job(name)
+
+    # -- the worker's side ----------------------------------------------------------------------------------
+
+    def register_worker(self, worker_id: str, executor: str, capacity: Resources) -> None:
+        now = self.clock.time_ms()
+        with self.store.write() as tx:
+            tx.execute(delete(schema.workers).where(schema.workers.c.id == worker_id))
+            tx.execute(
+                insert(schema.workers),
+                {
+                    "id": worker_id,
+                    "host": socket.gethostname(),
+                    "pid": os.getpid(),
+                    "executor": executor,
+                    "capacity": {"cpus": capacity.cpus, "memory_mib": capacity.memory_mib, "gpus": capacity.gpus},
+                    "started_ms": now,
+                    "heartbeat_ms": now,
+                },
+            )
+
+    def heartbeat(self, worker_id: str) -> None:
+        with self.store.write() as tx:
+            tx.execute(
+                update(schema.workers).where(schema.workers.c.id == worker_id).values(heartbeat_ms=self.clock.time_ms())
+            )
+
+    def unregister_worker(self, worker_id: str) -> None:
+        with self.store.write() as tx:
+            tx.execute(delete(schema.workers).where(schema.workers.c.id == worker_id))
+
+    @query
+    def list_workers(self, max_age_seconds: float = 30.0) -> list[dict[str, Any]]:
+        """Workers that said they were alive within ``max_age_seconds``."""
+        since = self.clock.time_ms() - int(max_age_seconds * 1000)
+        w = schema.workers
+        with self.store.read() as conn:
+            rows = conn.execute(select(w).where(w.c.heartbeat_ms >= since).order_by(w.c.started_ms)).mappings()
+            return [dict(r) for r in rows]
+
+    def claim(
+        self, worker_id: str, fits: Callable[[Resources], bool], lease_ms: int, *, limit: int = 50
+    ) -> Claim | None:
+        """The oldest waiting job that ``fits``, now held by ``worker_id`` with a lease of ``lease_ms``; a job
+        whose lease ran out counts as waiting. None when nothing fits."""
+        j = schema.jobs
+        now = self.clock.time_ms()
+        with self.store.write() as tx:
+            candidates = tx.execute(
+                select(j.c.execution_id, j.c.state, j.c.cpus, j.c.memory_mib, j.c.gpus, j.c.lease_until_ms, j.c.worker_id, j.c.attempts)
+                .where(j.c.state != DONE)
+                .order_by(j.c.queued_ms)
+                .limit(limit)
+            ).all()
+            for job_id, state, cpus, memory, gpus, lease_until, holder, attempts in candidates:
+                expired = state == RUNNING and (lease_until or 0) < now
+                if state != QUEUED and not expired:
+                    continue
+                if not fits(Resources(cpus, memory, gpus)):
+                    continue
+                taken = tx.execute(
+                    update(j)
+                    .where(j.c.execution_id == job_id, j.c.state == state, j.c.attempts == attempts)
+                    .values(state=RUNNING, worker_id=worker_id, lease_until_ms=now + lease_ms, attempts=attempts + 1)
+                )
+                if taken.rowcount != 1:
+                    continue
+                row = _load_by_id(tx, job_id)
+                request = row.request
+                spec = self._with_defaults(parse(row.kind, request))
+                props = dict(row.properties)
+                props["Attempts"] = attempts + 1
+                message = None
+                if expired:
+                    message = f"Restarting: worker {holder} stopped renewing its lease"
+                elif attempts > 0:
+                    message = "Restarting after an interruption"
+                if message:
+                    self._apply(tx, row, None, models.STARTING, message, {"Attempts": attempts + 1}, now)
+                else:
+                    _write(tx, row.id, {"properties": props, "updated_ms": now})
+                return Claim(
+                    job_id=job_id,
+                    spec=spec,
+                    attempt=attempts + 1,
+                    run_id=str(row.properties["RunId"]),
+                    arn=row.arn,
+                    restarted_from=holder if expired else None,
+                    description=_description(_load_by_id(tx, job_id)),
+                )
+        return None
+
+    def renew(self, job_id: str, worker_id: str, lease_ms: int) -> Lease:
+        """Extend the lease; ``held`` is False when another worker took the job (stop running it, write nothing)."""
+        j = schema.jobs
+        with self.store.write() as tx:
+            done = tx.execute(
+                update(j)
+                .where(j.c.execution_id == job_id, j.c.worker_id == worker_id, j.c.state == RUNNING)
+                .values(lease_until_ms=self.clock.time_ms() + lease_ms)
+                .returning(j.c.stop_requested_ms)
+            ).first()
+        if done is None:
+            return Lease(held=False)
+        return Lease(held=True, stop_requested=done[0] is not None)
+
+    def update(
+        self,
+        job_id: str,
+        worker_id: str,
+        *,
+        status: str | None = None,
+        secondary: str | None = None,
+        message: str = "",
+        fields: dict[str, Any] | None = None,
+        release: str | None = None,
+    ) -> dict[str, Any]:
+        """Change a held job's status, secondary status and description fields in one transaction (with its
+        event); ``release`` gives the job back to the queue (``queued``) or ends it (``done``). Returns the new
+        description. Raises :class:`LeaseLostError` when ``worker_id`` no longer holds the job."""
+        j = schema.jobs
+        now = self.clock.time_ms()
+        with self.store.write() as tx:
+            held = tx.execute(
+                select(j.c.state).where(j.c.execution_id == job_id, j.c.worker_id == worker_id, j.c.state == RUNNING)
+            ).first()
+            if held is None:
+                raise LeaseLostError(f"worker {worker_id} no longer holds job {job_id}")
+            row = _load_by_id(tx, job_id, lock=True)
+            if release == QUEUED:
+                tx.execute(update(j).where(j.c.execution_id == job_id).values(state=QUEUED, worker_id=None, lease_until_ms=None))
+            elif release == DONE:
+                tx.execute(update(j).where(j.c.execution_id == job_id).values(state=DONE, lease_until_ms=None))
+            return self._apply(tx, row, status, secondary, message, fields or {}, now)
+
+    def record_input(self, job_id: str, *, uri: str, digest: str, size: int | None, role: str) -> None:
+        """An input channel as an Artifact (one node per content) that ContributedTo the job."""
+        with self.store.write() as tx:
+            artifact_id = self.lineage.record_artifact(tx, uri=uri, digest=digest, type="DataSet", size=size)
+            self.lineage.record_edge(tx, (ARTIFACT, artifact_id), (EXECUTION, job_id), "ContributedTo", role)
+
+    def record_output(self, job_id: str, run_id: str, *, uri: str, digest: str, size: int | None, type: str, role: str) -> None:
+        """An output (the model, output data) as an Artifact the job (and its run) Produced."""
+        with self.store.write() as tx:
+            artifact_id = self.lineage.record_artifact(tx, uri=uri, digest=digest, type=type, size=size)
+            self.lineage.record_edge(tx, (EXECUTION, job_id), (ARTIFACT, artifact_id), "Produced", role)
+            self.lineage.record_edge(tx, (EXECUTION, run_id), (ARTIFACT, artifact_id), "Produced", role)
+
+    # -- internals -------------------------------------------------------------------------------------------
+
+    def _apply(
+        self,
+        tx: Connection,
+        row: _Row,
+        status: str | None,
+        secondary: str | None,
+        message: str,
+        fields: dict[str, Any],
+        now: int,
+    ) -> dict[str, Any]:
+        props = {**row.properties, **fields}
+        changed = False
+        if secondary is not None and (secondary != props.get("SecondaryStatus") or message):
+            transitions = [dict(t) for t in props.get("SecondaryStatusTransitions", [])]
+            if transitions and transitions[-1].get("EndTime") is None:
+                transitions[-1]["EndTime"] = now
+            transitions.append(_transition(secondary, now, message))
+            props["SecondaryStatusTransitions"] = transitions
+            props["SecondaryStatus"] = secondary
+            changed = True
+        values: dict[str, Any] = {"properties": props, "updated_ms": now}
+        new_status = row.status
+        if status is not None and status != row.status:
+            values["status"] = new_status = status
+            changed = True
+            if status in models.FINAL_STATUSES:
+                values["end_ms"] = now
+                transitions = props.get("SecondaryStatusTransitions", [])
+                if transitions and transitions[-1].get("EndTime") is None:
+                    transitions[-1]["EndTime"] = now
+        if "start_ms" in fields:
+            values["start_ms"] = props.pop("start_ms")
+        _write(tx, row.id, values)
+        fresh = _Row(row.id, row.name, row.arn, new_status, row.created_ms, now, props, row.request, row.kind,
+                     values.get("start_ms", row.start_ms), values.get("end_ms", row.end_ms))
+        if changed:
+            self._publish(tx, row.kind, fresh)
+        return _description(fresh)
+
+    def _publish(self, tx: Connection, kind: str, row: _Row) -> None:
+        self.outbox.publish(tx, EVENT_SOURCE, STATE_CHANGE[kind], _description(row), [row.arn])
+
+
+# -- rows and descriptions ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Row:
+    id: str
+    name: str
+    arn: str
+    status: str
+    created_ms: int
+    updated_ms: int
+    properties: dict[str, Any]
+    request: dict[str, Any]
+    kind: str = models.TRAINING
+    start_ms: int | None = None
+    end_ms: int | None = None
+
+    @classmethod
+    def of(cls, r: Any) -> _Row:
+        return cls(
+            r["id"], r["name"], r["arn"], r["status"], r["created_ms"], r["updated_ms"], dict(r["properties"] or {}),
+            dict(r["request"]), r["type"], r["start_ms"], r["end_ms"],
+        )
+
+
+def _load(conn: Connection, name: str, kind: str | None = None, *, lock: bool = False) -> _Row:
+    e = schema.executions
+    stmt = select(e, schema.jobs.c.request).join(schema.jobs, schema.jobs.c.execution_id == e.c.id)
+    stmt = stmt.where(e.c.arn == name) if name.startswith("arn:") else stmt.where(e.c.name == name)
+    if kind:
+        stmt = stmt.where(e.c.type == kind)
+    if lock:
+        stmt = stmt.with_for_update(of=e)
+    found = conn.execute(stmt).mappings().first()
+    if found is None:
+        what = {models.TRAINING: "training job", models.PROCESSING: "processing job"}.get(kind or "", "job")
+        raise NotFoundError(f"no {what} named {name!r}; `kibako jobs list` shows the jobs there are")
+    return _Row.of(found)
+
+
+def _load_by_id(conn: Connection, job_id: str, *, lock: bool = False) -> _Row:
+    e = schema.executions
+    stmt = select(e, schema.jobs.c.request).join(schema.jobs, schema.jobs.c.execution_id == e.c.id).where(e.c.id == job_id)
+    if lock:
+        stmt = stmt.with_for_update(of=e)
+    return _Row.of(conn.execute(stmt).mappings().one())
+
+
+def _write(tx: Connection, job_id: str, values: dict[str, Any]) -> None:
+    tx.execute(update(schema.executions).where(schema.executions.c.id == job_id).values(**values))
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
+
+
+def _transition(status: str, now: int, message: str) -> dict[str, Any]:
+    return {"Status": status, "StartTime": now, "EndTime": None, "StatusMessage": message}
+
+
+def _description(row: _Row) -> dict[str, Any]:
+    """The Describe*Job response: the request as given (with its defaults) and the job's state."""
+    name_key, arn_key, status_key, start_key, end_key = _FIELDS[row.kind]
+    p = row.properties
+    out: dict[str, Any] = dict(row.request)
+    out[name_key] = row.name
+    out[arn_key] = row.arn
+    out[status_key] = row.status
+    out["CreationTime"] = _iso(row.created_ms)
+    out["LastModifiedTime"] = _iso(row.updated_ms)
+    if row.start_ms is not None:
+        out[start_key] = _iso(row.start_ms)
+    if row.end_ms is not None:
+        out[end_key] = _iso(row.end_ms)
+    if row.kind == models.TRAINING:
+        out["SecondaryStatus"] = p.get("SecondaryStatus")
+        out["SecondaryStatusTransitions"] = [
+            {
+                "Status": t["Status"],
+                "StartTime": _iso(t["StartTime"]),
+                **({"EndTime": _iso(t["EndTime"])} if t.get("EndTime") is not None else {}),
+                "StatusMessage": t.get("StatusMessage", ""),
+            }
+            for t in p.get("SecondaryStatusTransitions", [])
+        ]
+    for key in (
+        "FailureReason",
+        "ExitMessage",
+        "ModelArtifacts",
+        "FinalMetricDataList",
+        "TrainingTimeInSeconds",
+        "BillableTimeInSeconds",
+        "OutputDataArtifacts",
+        "Warnings",
+    ):
+        if key in p:
+            out[key] = p[key]
+    out["RunId"] = p.get("RunId")
+    out["Attempts"] = p.get("Attempts", 0)
+    return out
+
+
+def _summary(row: _Row) -> dict[str, Any]:
+    name_key, arn_key, status_key, _, end_key = _FIELDS[row.kind]
+    summary = {
+        "JobType": row.kind,
+        name_key: row.name,
+        arn_key: row.arn,
+        "CreationTime": _iso(row.created_ms),
+        "LastModifiedTime": _iso(row.updated_ms),
+        status_key: row.status,
+    }
+    if row.end_ms is not None:
+        summary[end_key] = _iso(row.end_ms)
+    if row.kind == models.TRAINING:
+        summary["SecondaryStatus"] = row.properties.get("SecondaryStatus")
+    return summary
+
+
+def _check_local_sources(spec: JobSpec) -> None:
+    """Fail fast on what can be checked before the job exists: a local script and local inputs."""
+    from pathlib import Path
+
+    from kibako.jobs import transfer
+
+    if spec.kind == models.TRAINING:
+        if spec.source and "://" not in spec.source and not spec.source.endswith(".tar.gz"):
+            folder = Path(spec.source).expanduser()
+            if not folder.is_dir():
+                raise ValidationError(f"source dir {spec.source} is not a folder; give the folder that holds the script")
+            if not (folder / spec.entry_point).is_file():
+                raise ValidationError(f"entry point {spec.entry_point} is not in {spec.source}")
+        elif not spec.source and not Path(spec.entry_point).expanduser().is_file():
+            raise ValidationError(f"entry point {spec.entry_point} does not exist; give the script's path")
+    for channel in spec.channels:
+        if "://" not in channel.uri or channel.uri.startswith("file://"):
+            if not transfer.exists(channel.uri):
+                raise ValidationError(f"input {channel.name!r}: {channel.uri} does not exist")

@@ -1,0 +1,373 @@
+"""``kb.jobs``: training and processing jobs from Python, embedded or against a server.
+
+>>> job = kb.jobs.train("train.py", source_dir="src", inputs={"train": "data/train.csv"},
+...                     hyperparameters={"epochs": 5}, spot=True, wait=True)
+>>> job.status, job.model_uri
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from kibako.errors import ValidationError
+
+FINAL = ("Completed", "Failed", "Stopped")
+LIVE_WORKER_SECONDS = 15.0
+
+
+def job_name(base: str) -> str:
+    """A unique job name from ``base``, as SageMaker's SDK makes them: ``base-YYYY-MM-DD-HH-MM-SS-mmm``."""
+    clean = re.sub(r"[^a-zA-Z0-9-]+", "-", base).strip("-")[:38] or "job"
+    now = datetime.now(UTC)
+    return f"{clean}-{now:%Y-%m-%d-%H-%M-%S}-{now.microsecond // 1000:03d}"
+
+
+def _local_uri(value: str) -> str:
+    """A local path made absolute (the worker may run elsewhere); URIs stay as they are."""
+    if "://" in value:
+        return value
+    return str(Path(value).expanduser().resolve())
+
+
+def _status_key(desc: Mapping[str, Any]) -> str:
+    return "TrainingJobStatus" if "TrainingJobStatus" in desc else "ProcessingJobStatus"
+
+
+class Job:
+    """A training or processing job. ``describe()`` reads its current state; ``wait()`` blocks until it ends."""
+
+    def __init__(self, jobs: Jobs, name: str, description: dict[str, Any] | None = None) -> None:
+        self._jobs = jobs
+        self.name = name
+        self._description = description
+
+    def __repr__(self) -> str:
+        return f"kb.jobs.get({self.name!r})"
+
+    def describe(self) -> dict[str, Any]:
+        self._description = self._jobs.describe(self.name)
+        return self._description
+
+    @property
+    def description(self) -> dict[str, Any]:
+        return self._description if self._description is not None else self.describe()
+
+    @property
+    def status(self) -> str:
+        return str(self.describe()[_status_key(self.description)])
+
+    @property
+    def model_uri(self) -> str | None:
+        return (self.description.get("ModelArtifacts") or {}).get("S3ModelArtifacts")
+
+    @property
+    def run_id(self) -> str:
+        return str(self.description["RunId"])
+
+    def metrics(self) -> dict[str, float]:
+        """FinalMetricDataList as ``{name: value}``."""
+        return {m["MetricName"]: m["Value"] for m in self.description.get("FinalMetricDataList", [])}
+
+    def wait(self, timeout: float | None = None) -> Job:
+        self._description = self._jobs.wait(self.name, timeout=timeout)
+        return self
+
+    def stop(self) -> None:
+        self._jobs.stop(self.name)
+
+    def logs(self) -> str:
+        return self._jobs.logs(self.name)
+
+
+class Jobs:
+    def __init__(self, client: Any, service: Any, services: Any = None) -> None:
+        self._client = client
+        self.service = service
+        self._services = services  # the embedded platform, when there is one: it can run a worker here
+
+    # -- submitting ------------------------------------------------------------------------------------------
+
+    def train(
+        self,
+        entry_point: str,
+        source_dir: str | None = None,
+        *,
+        inputs: Mapping[str, str] | None = None,
+        hyperparameters: Mapping[str, Any] | None = None,
+        name: str | None = None,
+        instance_type: str | None = None,
+        instance_count: int = 1,
+        cpus: int | None = None,
+        memory_gib: float | None = None,
+        gpus: int | None = None,
+        metric_definitions: Mapping[str, str] | Sequence[Mapping[str, str]] | None = None,
+        spot: bool = False,
+        max_run: int | None = None,
+        max_wait: int | None = None,
+        grace_seconds: int | None = None,
+        checkpoint_uri: str | None = None,
+        interrupt_at: Sequence[float] | None = None,
+        interrupt_probability: float | None = None,
+        interrupt_seed: int | None = None,
+        output_path: str | None = None,
+        environment: Mapping[str, str] | None = None,
+        experiment: str | None = None,
+        run_name: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        wait: bool = True,
+    ) -> Job:
+        """Run ``entry_point`` (in ``source_dir``) as a SageMaker script-mode training job.
+
+        ``inputs`` maps channel names to paths or URIs; ``hyperparameters`` reach the script as ``--name value``
+        and ``SM_HP_*``; ``metric_definitions`` maps metric names to regexes over the script's output.
+        """
+        hps = {str(k): json.dumps(v) for k, v in (hyperparameters or {}).items()}
+        hps["sagemaker_program"] = json.dumps(entry_point if source_dir else _local_uri(entry_point))
+        if source_dir:
+            hps["sagemaker_submit_directory"] = json.dumps(_local_uri(source_dir))
+        request: dict[str, Any] = {
+            "TrainingJobName": name or job_name(Path(entry_point).stem),
+            "AlgorithmSpecification": {"TrainingInputMode": "File", "MetricDefinitions": _definitions(metric_definitions)},
+            "HyperParameters": hps,
+            "InputDataConfig": [
+                {
+                    "ChannelName": channel,
+                    "DataSource": {"S3DataSource": {"S3Uri": _local_uri(uri), "S3DataType": "S3Prefix"}},
+                }
+                for channel, uri in (inputs or {}).items()
+            ],
+            "ResourceConfig": _resources(instance_type, instance_count, cpus, memory_gib, gpus),
+            "StoppingCondition": _stopping(max_run, max_wait, grace_seconds),
+            "EnableManagedSpotTraining": spot,
+        }
+        if output_path:
+            request["OutputDataConfig"] = {"S3OutputPath": _local_uri(output_path)}
+        if checkpoint_uri:
+            request["CheckpointConfig"] = {"S3Uri": _local_uri(checkpoint_uri)}
+        if interrupt_at or interrupt_probability or interrupt_seed is not None:
+            request["InterruptionConfig"] = {
+                k: v
+                for k, v in {
+                    "AtSeconds": list(interrupt_at or []),
+                    "Probability": interrupt_probability or 0.0,
+                    "Seed": interrupt_seed,
+                }.items()
+                if v is not None
+            }
+        _common(request, environment, experiment, run_name, tags)
+        return self.create_training_job(request, wait=wait)
+
+    def process(
+        self,
+        entry_point: str | None = None,
+        *,
+        command: Sequence[str] | None = None,
+        arguments: Sequence[str] = (),
+        inputs: Mapping[str, str] | None = None,
+        outputs: Mapping[str, str] | None = None,
+        name: str | None = None,
+        instance_type: str | None = None,
+        instance_count: int = 1,
+        cpus: int | None = None,
+        memory_gib: float | None = None,
+        max_run: int | None = None,
+        environment: Mapping[str, str] | None = None,
+        experiment: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        wait: bool = True,
+    ) -> Job:
+        """Run a processing script: ``inputs`` map a source (path or URI) to a folder under
+        ``/opt/ml/processing``; ``outputs`` map such a folder to where it is uploaded ('' for the default)."""
+        processing_inputs = []
+        entrypoint = list(command or [])
+        if entry_point:
+            script = Path(entry_point).expanduser().resolve()
+            if not script.is_file():
+                raise ValidationError(f"entry point {entry_point} does not exist")
+            processing_inputs.append(_processing_input("code", str(script.parent), "/opt/ml/processing/input/code"))
+            entrypoint = ["python3", f"/opt/ml/processing/input/code/{script.name}"]
+        if not entrypoint:
+            raise ValidationError("give the script (entry_point) or the command to run")
+        for index, (source, destination) in enumerate((inputs or {}).items()):
+            processing_inputs.append(_processing_input(f"input-{index + 1}", _local_uri(source), destination))
+        request: dict[str, Any] = {
+            "ProcessingJobName": name or job_name(Path(entry_point or entrypoint[-1]).stem),
+            "AppSpecification": {"ContainerEntrypoint": entrypoint, "ContainerArguments": list(arguments)},
+            "ProcessingInputs": processing_inputs,
+            "ProcessingOutputConfig": {
+                "Outputs": [
+                    {
+                        "OutputName": f"output-{index + 1}",
+                        "S3Output": {
+                            "LocalPath": source,
+                            "S3Uri": _local_uri(destination) if destination else "",
+                            "S3UploadMode": "EndOfJob",
+                        },
+                    }
+                    for index, (source, destination) in enumerate((outputs or {}).items())
+                ]
+            },
+            "ProcessingResources": {
+                "ClusterConfig": _resources(instance_type, instance_count, cpus, memory_gib, None)
+            },
+            "StoppingCondition": _stopping(max_run, None, None),
+        }
+        _common(request, environment, experiment, None, tags)
+        return self.create_processing_job(request, wait=wait)
+
+    def create_training_job(self, request: dict[str, Any], *, wait: bool = False) -> Job:
+        """Submit a CreateTrainingJob request as it is (see docs/jobs.md for the local additions)."""
+        self.service.create_training_job(request)
+        return self._submitted(str(request["TrainingJobName"]), wait)
+
+    def create_processing_job(self, request: dict[str, Any], *, wait: bool = False) -> Job:
+        self.service.create_processing_job(request)
+        return self._submitted(str(request["ProcessingJobName"]), wait)
+
+    def _submitted(self, name: str, wait: bool) -> Job:
+        job = Job(self, name)
+        if wait:
+            job.wait()
+        else:
+            self.ensure_worker()
+        return job
+
+    # -- reading and controlling -------------------------------------------------------------------------------
+
+    def get(self, name: str) -> Job:
+        return Job(self, name, self.describe(name))
+
+    def describe(self, name: str) -> dict[str, Any]:
+        return dict(self.service.describe_job(name))
+
+    def list(self, status: str | None = None, kind: str | None = None, max_results: int = 100) -> list[dict[str, Any]]:
+        return list(self.service.list_jobs(kind, status, max_results))
+
+    def stop(self, name: str) -> None:
+        self.service.stop_job(name)
+
+    def logs(self, name: str) -> str:
+        """The job's log (every instance, every attempt), as far as it has been written."""
+        folder = self._log_folder(name)
+        parts = []
+        for path in sorted(folder.glob("*.log")) if folder.is_dir() else []:
+            text = path.read_text(errors="replace")
+            parts.append(text if len(parts) == 0 and len(list(folder.glob("*.log"))) == 1 else f"[{path.stem}]\n{text}")
+        return "".join(parts)
+
+    def log_files(self, name: str) -> list[Path]:
+        folder = self._log_folder(name)
+        return sorted(folder.glob("*.log")) if folder.is_dir() else []
+
+    def _log_folder(self, name: str) -> Path:
+        self.describe(name)  # NotFoundError for a job that does not exist
+        return self._client.config.home / "jobs" / name / "logs"
+
+    def wait(self, name: str, timeout: float | None = None, poll: float = 0.5) -> dict[str, Any]:
+        """Block until the job ends; embedded with no worker running, this process runs it."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        desc = self.describe(name)
+        if desc[_status_key(desc)] not in FINAL and self._services is not None and not self.live_workers():
+            from kibako.jobs.worker import Worker
+
+            def done() -> bool:
+                d = self.describe(name)
+                return d[_status_key(d)] in FINAL or (deadline is not None and time.monotonic() > deadline)
+
+            Worker(self._services, poll_seconds=0.05).run(until=done)
+        while True:
+            desc = self.describe(name)
+            if desc[_status_key(desc)] in FINAL:
+                return desc
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {name} is still {desc[_status_key(desc)]} after {timeout} s")
+            time.sleep(poll)
+
+    def live_workers(self) -> list[dict[str, Any]]:
+        return list(self.service.list_workers(LIVE_WORKER_SECONDS))
+
+    def ensure_worker(self) -> None:
+        """Embedded and no worker alive: start one in the background that exits once the queue is empty."""
+        if self._services is None or self.live_workers():
+            return
+        env = dict(os.environ)
+        config = self._client.config
+        env.update(
+            KIBAKO_HOME=str(config.home),
+            KIBAKO_DATABASE_URL=config.database_url,
+            KIBAKO_ARTIFACT_URI=config.artifact_uri,
+            KIBAKO_EXECUTOR=config.executor,
+        )
+        log = config.home / "logs" / "worker.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as out:
+            subprocess.Popen(
+                [sys.executable, "-m", "kibako.cli", "worker", "--until-idle"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+
+def _definitions(
+    definitions: Mapping[str, str] | Sequence[Mapping[str, str]] | None,
+) -> list[dict[str, str]]:
+    if definitions is None:
+        return []
+    if isinstance(definitions, Mapping):
+        return [{"Name": k, "Regex": v} for k, v in definitions.items()]
+    return [dict(d) for d in definitions]
+
+
+def _resources(
+    instance_type: str | None, count: int, cpus: int | None, memory_gib: float | None, gpus: int | None
+) -> dict[str, Any]:
+    config: dict[str, Any] = {"InstanceCount": count, "VolumeSizeInGB": 30}
+    if instance_type:
+        config["InstanceType"] = instance_type
+    for key, value in (("Cpus", cpus), ("MemoryInGiB", memory_gib), ("Gpus", gpus)):
+        if value is not None:
+            config[key] = value
+    return config
+
+
+def _stopping(max_run: int | None, max_wait: int | None, grace: int | None) -> dict[str, Any]:
+    stopping: dict[str, Any] = {"MaxRuntimeInSeconds": max_run or 86_400}
+    if max_wait is not None:
+        stopping["MaxWaitTimeInSeconds"] = max_wait
+    if grace is not None:
+        stopping["GracePeriodInSeconds"] = grace
+    return stopping
+
+
+def _processing_input(name: str, uri: str, destination: str) -> dict[str, Any]:
+    return {
+        "InputName": name,
+        "S3Input": {"S3Uri": uri, "LocalPath": destination, "S3DataType": "S3Prefix", "S3InputMode": "File"},
+    }
+
+
+def _common(
+    request: dict[str, Any],
+    environment: Mapping[str, str] | None,
+    experiment: str | None,
+    run_name: str | None,
+    tags: Mapping[str, str] | None,
+) -> None:
+    if environment:
+        request["Environment"] = dict(environment)
+    if experiment or run_name:
+        request["ExperimentConfig"] = {k: v for k, v in {"ExperimentName": experiment, "RunName": run_name}.items() if v}
+    if tags:
+        request["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]

@@ -1,0 +1,1 @@
+"""Hyperparameter tuning: SageMaker ParameterRanges as a search space, and the strategies that search it."""
