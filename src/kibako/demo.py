@@ -2,7 +2,8 @@
 
 It makes a churn-like dataset, trains a few scikit-learn models with 5-fold cross-validation (params, a metric
 per fold, the dataset as input, the fitted model as output), finds the best runs with a filter, and draws the
-best model's lineage back to its dataset.
+best model's lineage back to its dataset. Then it runs a SageMaker script-mode script as a spot training job
+that is interrupted once and resumes from its checkpoint.
 """
 
 from __future__ import annotations
@@ -85,6 +86,27 @@ def train(kb: kibako.Kibako, dataset: Path, model: str, params: dict[str, Any], 
     return run.id
 
 
+def _training_job(kb: kibako.Kibako, dataset: Path, console: Any, err: Any) -> None:
+    from kibako._demo_training import spot_job, write_script
+
+    source = write_script(kb.config.home / "demo-code")
+    err.print("\n[bold]Training job[/]: script mode, managed spot, one interruption injected 1 s in")
+    job = spot_job(kb, source, dataset)
+    desc = job.describe()
+    steps = " → ".join(t["Status"] for t in desc["SecondaryStatusTransitions"])
+    console.print(f"\n[bold]Training job[/] {job.name}: {desc['TrainingJobStatus']}", highlight=False)
+    console.print(f"  {steps}", markup=False, highlight=False)
+    training, billable = desc["TrainingTimeInSeconds"], desc["BillableTimeInSeconds"]
+    console.print(
+        f"  interrupted {desc.get('Interruptions', 0)} time(s); val_auc={job.metrics().get('val_auc', float('nan')):.4f}; "
+        f"{training} s training, {billable} s billable (savings {100 * (1 - billable / training):.0f}%)\n"
+        f"  model: {job.model_uri}\n"
+        f"  kibako jobs describe {job.name}\n  kibako jobs logs {job.name}",
+        markup=False,
+        highlight=False,
+    )
+
+
 def main(home: str | None = None) -> None:
     from rich.console import Console
 
@@ -125,6 +147,8 @@ def main(home: str | None = None) -> None:
             markup=False,
             highlight=False,
         )
+    if not kb.config.is_remote:
+        _training_job(kb, dataset, console, err)
     elapsed = time.perf_counter() - started
     if kb.config.is_remote:
         err.print(f"\nDone in {elapsed:.1f} s. The runs live on {kb.config.uri}; the dataset is in {where}.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 
 from kibako.errors import ConflictError, NotFoundError, ValidationError
 from kibako.tuning.space import SearchSpace
-from kibako.tuning.strategies import Trial, Tuner
+from kibako.tuning.strategies import HistoryEntry, Trial, Tuner
 
 MIXED = SearchSpace.from_ranges(
     {
@@ -88,25 +89,46 @@ def _run_all(tuner: Tuner, objective: Any) -> list[Trial]:
         pytest.param(MIXED, ("Grid", "Minimize"), {}, "'lr' is a continuous range", id="grid-continuous"),
     ],
 )
-def test_bad_tuner_settings_are_refused(space: SearchSpace, args: tuple, kwargs: dict, words: str) -> None:
+def test_bad_tuner_settings_are_refused(
+    space: SearchSpace, args: tuple[str, str], kwargs: dict[str, Any], words: str
+) -> None:
     with pytest.raises(ValidationError, match=words):
         Tuner.create(space, *args, **{"max_trials": 10, **kwargs})
 
 
-@pytest.mark.parametrize(("strategy", "n"), [("Random", 200), ("Bayesian", 80)])
-def test_sampled_values_respect_ranges_and_log_scaling(strategy: str, n: int) -> None:
-    tuner = Tuner.create(MIXED, strategy, "Minimize", max_trials=n, seed=3)
-    trials = _run_all(tuner, lambda v: (v["layers"] * 7919) % 13)  # an objective with no pull towards any lr
-    assert len(trials) == n
+def _assert_in_ranges(trials: list[Trial]) -> None:
     for trial in trials:
         assert 1 <= trial.values["layers"] <= 8
         assert 1e-5 <= trial.values["lr"] <= 1.0
         assert 0.9 <= trial.values["momentum"] <= 0.999
         assert trial.values["optimizer"] in ("sgd", "adam", "rmsprop")
+
+
+def test_random_values_respect_ranges_and_log_scaling() -> None:
+    tuner = Tuner.create(MIXED, "Random", "Minimize", max_trials=200, seed=3)
+    trials = _run_all(tuner, lambda v: 0.0)
+    assert len(trials) == 200
+    _assert_in_ranges(trials)
     # Log-uniform on [1e-5, 1] puts 60% below 1e-2 (uniform: 1%); reverse-log on [0.9, 0.999] puts half above
     # 0.99 (uniform: 9%).
-    assert sum(t.values["lr"] < 1e-2 for t in trials) / n > 0.35
-    assert sum(t.values["momentum"] > 0.99 for t in trials) / n > 0.3
+    assert sum(t.values["lr"] < 1e-2 for t in trials) / 200 > 0.4
+    assert sum(t.values["momentum"] > 0.99 for t in trials) / 200 > 0.35
+    assert {t.values["optimizer"] for t in trials} == {"sgd", "adam", "rmsprop"}
+    assert {t.values["layers"] for t in trials} == set(range(1, 9))
+
+
+def test_bayesian_values_respect_ranges_and_search_on_the_log_scale() -> None:
+    # The optimum (lr 1e-3, momentum 1 - 10**-2.5) is where a linear scale would almost never look.
+    def objective(v: dict[str, Any]) -> float:
+        return (math.log10(v["lr"]) + 3) ** 2 + (math.log10(1 - v["momentum"]) + 2.5) ** 2
+
+    tuner = Tuner.create(MIXED, "Bayesian", "Minimize", max_trials=60, seed=3)
+    trials = _run_all(tuner, objective)
+    _assert_in_ranges(trials)
+    assert sum(t.values["lr"] < 1e-2 for t in trials) / 60 > 0.6
+    assert sum(t.values["momentum"] > 0.99 for t in trials) / 60 > 0.6
+    best = tuner.best()
+    assert best is not None and best[1] < 0.05
 
 
 def test_trials_carry_hyperparameter_strings_of_their_values() -> None:
@@ -149,19 +171,27 @@ def test_grid_is_capped_by_max_trials_and_its_order_follows_the_seed() -> None:
     assert [t.values for t in again] == [t.values for t in first]
 
 
+def _quadratic(values: dict[str, Any]) -> float:
+    return float((values["x"] - 1.3) ** 2)
+
+
 def test_bayesian_finds_better_than_its_first_trials_on_a_quadratic() -> None:
     tuner = Tuner.create(LINE, "Bayesian", "Minimize", max_trials=30, seed=0)
-    trials = _run_all(tuner, lambda v: (v["x"] - 1.3) ** 2)
-    first_five = min((t.values["x"] - 1.3) ** 2 for t in trials[:5])
+    trials = _run_all(tuner, _quadratic)
+    first_five = min(_quadratic(t.values) for t in trials[:5])
     best = tuner.best()
     assert best is not None and best[1] < first_five and best[1] < 0.05
-    assert best == Tuner_best_again()
 
 
-def Tuner_best_again() -> tuple[int, float] | None:  # noqa: N802 - same seed, same search
-    tuner = Tuner.create(LINE, "Bayesian", "Minimize", max_trials=30, seed=0)
-    _run_all(tuner, lambda v: (v["x"] - 1.3) ** 2)
-    return tuner.best()
+@pytest.mark.parametrize("strategy", ["Bayesian", "Random", "Hyperband"])
+def test_the_same_seed_gives_the_same_trials(strategy: str) -> None:
+    runs = [
+        _run_all(Tuner.create(LINE, strategy, "Minimize", max_trials=15, seed=11), _quadratic)
+        for _ in range(2)
+    ]
+    assert [t.values for t in runs[0]] == [t.values for t in runs[1]]
+    other = _run_all(Tuner.create(LINE, strategy, "Minimize", max_trials=15, seed=12), _quadratic)
+    assert [t.values for t in other] != [t.values for t in runs[0]]
 
 
 @pytest.mark.parametrize(("objective_type", "expected"), [("Maximize", (2, 9.0)), ("Minimize", (1, -4.0))])
@@ -316,7 +346,7 @@ def test_threads_can_share_a_tuner() -> None:
                     None if stopped else trial.values["lr"],
                     state="Stopped" if stopped else "Completed",
                 )
-        except BaseException as exc:  # noqa: BLE001 - surfaced by the assertion below
+        except BaseException as exc:  # surfaced by the assertion below
             errors.append(exc)
 
     threads = [threading.Thread(target=worker) for _ in range(6)]
@@ -330,7 +360,7 @@ def test_threads_can_share_a_tuner() -> None:
 
 
 def test_replayed_history_keeps_the_best_and_counts_towards_max_trials() -> None:
-    history = [
+    history: list[HistoryEntry] = [
         ({"x": 1.0}, 1.0, "Completed"),
         ({"x": "-2.5", "batch_size": "32"}, 0.25, "Completed"),  # strings from a job's hyperparameters
         ({"x": 4.0}, None, "Failed"),
@@ -346,7 +376,7 @@ def test_replayed_history_keeps_the_best_and_counts_towards_max_trials() -> None
 
 
 def test_replayed_grid_skips_the_finished_combinations() -> None:
-    history = [
+    history: list[HistoryEntry] = [
         ({"depth": 2, "booster": "gbtree"}, 0.5, "Completed"),
         ({"depth": "3", "booster": "dart"}, None, "Failed"),
     ]

@@ -102,6 +102,7 @@ class AttemptRunner:
         self._random = random.Random(self.spec.interruptions.seed)
         self.warnings: list[str] = []
         self._logs: list[Path] = []
+        self._log_starts: dict[str, int] = {}
         self.run_seconds = 0.0
 
     # -- the attempt -------------------------------------------------------------------------------------------
@@ -285,10 +286,11 @@ class AttemptRunner:
                 log.write(f"==== attempt {self.claim.attempt} on {self.worker_id} ====\n".encode())
         self._load_steps()
         tails = [_LogTail(launch.log, _host(launch), offset=launch.log.stat().st_size) for launch in launches]
+        self._log_starts = {tail.host: tail.offset for tail in tails}
         instances: list[Instance] = [self.executor.launch(launch) for launch in launches]
         watch = _Watch()
         started = time.monotonic()
-        previous_run = float(self.claim.description.get("RunSeconds", 0.0) or 0.0)
+        previous_run = float(self.claim.properties.get("RunSeconds", 0.0) or 0.0)
         first_start = _first_start(self.claim.description)
         sync = transfer.CheckpointSync(folders[0].checkpoints, self.spec.checkpoint_uri) if self.spec.kind == models.TRAINING else None
         samplers = self._start_samplers(instances, launches)
@@ -367,7 +369,7 @@ class AttemptRunner:
 
     def _interrupt_at(self) -> float | None:
         at = self.spec.interruptions.at_seconds
-        index = int(self.claim.description.get("Interruptions", 0) or 0)
+        index = int(self.claim.properties.get("Interruptions", 0) or 0)
         return at[index] if 0 <= index < len(at) else None
 
     def _start_samplers(self, instances: list[Instance], launches: list[Launch]) -> list[Any]:
@@ -426,7 +428,7 @@ class AttemptRunner:
             self._update(
                 secondary=models.INTERRUPTED,
                 message="The spot instance was interrupted; restarting from the last checkpoint",
-                fields={**billing, "Interruptions": int(self.claim.description.get("Interruptions", 0)) + 1},
+                fields={**billing, "Interruptions": int(self.claim.properties.get("Interruptions", 0) or 0) + 1},
                 release=QUEUED,
             )
             return QUEUED
@@ -434,7 +436,8 @@ class AttemptRunner:
             return self._finish(models.STOPPED, models.MAX_WAIT_EXCEEDED, "MaxWaitTimeInSeconds was reached", billing)
         failed = next((i for i, code in enumerate(codes) if code != 0), None)
         if watch.reason is None and failed is not None:
-            tail = _tail(self._log(f"algo-{failed + 1}"))
+            host = f"algo-{failed + 1}"
+            tail = _tail(self._log(host), self._log_starts.get(host, 0))
             reason = failure_reason(folders[failed], codes[failed], tail)
             return self._finish(models.FAILED, models.FAILED, "Training job failed", {**billing, "FailureReason": reason})
         uploaded = self._upload(folders)
@@ -598,11 +601,12 @@ def _decode(raw: str) -> Any:
     return decode_hyperparameter(raw)
 
 
-def _tail(path: Path) -> str:
+def _tail(path: Path, start: int) -> str:
+    """The end of what this attempt wrote to ``path`` (from byte ``start``)."""
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
-            f.seek(max(0, f.tell() - LOG_TAIL_CHARS))
+            f.seek(max(start, f.tell() - LOG_TAIL_CHARS))
             return f.read().decode("utf-8", errors="replace")
     except FileNotFoundError:
         return ""

@@ -63,6 +63,7 @@ class Claim:
     arn: str
     restarted_from: str | None  # the worker that held it before, when its lease ran out
     description: dict[str, Any]
+    properties: dict[str, Any]  # what earlier attempts recorded (run seconds, interruptions)
 
 
 @dataclass(frozen=True)
@@ -405,7 +406,8 @@ class JobService:
                     run_id=str(row.properties["RunId"]),
                     arn=row.arn,
                     restarted_from=holder if expired else None,
-                    description=_description(_load_by_id(tx, job_id)),
+                    description=_description(fresh := _load_by_id(tx, job_id)),
+                    properties=fresh.properties,
                 )
         return None
 
@@ -605,6 +607,7 @@ def _description(row: _Row) -> dict[str, Any]:
         "TrainingTimeInSeconds",
         "BillableTimeInSeconds",
         "OutputDataArtifacts",
+        "Interruptions",
         "Warnings",
     ):
         if key in p:

@@ -166,7 +166,7 @@ class Tuner:
         with _quiet():
             study = optuna.create_study(
                 study_name=STUDY_NAME,
-                direction=objective_type.lower(),
+                direction="maximize" if objective_type == "Maximize" else "minimize",
                 sampler=_sampler(optuna, strategy, seed),
                 pruner=_pruner(optuna, strategy, early_stopping, min_resource, max_resource),
             )
@@ -232,6 +232,8 @@ class Tuner:
             raise ValidationError(
                 f"trial {number}: a Failed trial has no objective value; pass None", trial=number
             )
+        elif value is not None:
+            final = _as_number("the final objective value", value)
         import optuna
 
         with self._lock:
@@ -242,8 +244,7 @@ class Tuner:
                 self._study.tell(running.trial, state=optuna.trial.TrialState.FAIL)
             else:
                 if value is not None:
-                    step = max(running.steps, default=-1) + 1
-                    running.trial.report(_as_number("the final objective value", value), step)
+                    running.trial.report(final, max(running.steps, default=-1) + 1)
                 self._study.tell(running.trial, state=optuna.trial.TrialState.PRUNED)
             del self._running[number]
 
@@ -251,13 +252,18 @@ class Tuner:
 
     def best(self) -> tuple[int, float] | None:
         """(number, value) of the best Completed trial (as AWS, stopped ones do not count), or None."""
+        import optuna
+
         with self._lock:
-            completed = self._finished("Completed")
+            completed = [
+                (t.number, float(t.value))
+                for t in self._study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+                if t.value is not None
+            ]
         if not completed:
             return None
         sign = 1.0 if self.objective_type == "Maximize" else -1.0
-        best = max(completed, key=lambda t: (sign * t[1], -t[0]))
-        return best
+        return max(completed, key=lambda t: (sign * t[1], -t[0]))  # ties: the earlier trial
 
     @property
     def remaining(self) -> int:
@@ -308,16 +314,6 @@ class Tuner:
         if 0 <= number < self._asked:
             raise ConflictError(f"trial {number} has finished already", trial=number)
         raise NotFoundError(f"no trial {number} was asked of this tuner", trial=number)
-
-    def _finished(self, state: str) -> list[tuple[int, float]]:
-        import optuna
-
-        wanted = {"Completed": optuna.trial.TrialState.COMPLETE}[state]
-        return [
-            (t.number, float(t.value))
-            for t in self._study.get_trials(deepcopy=False, states=(wanted,))
-            if t.value is not None
-        ]
 
     def _replay(self, history: Sequence[HistoryEntry]) -> None:
         import optuna
