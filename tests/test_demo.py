@@ -24,3 +24,15 @@ def test_demo_trains_finds_the_best_and_draws_lineage(
     assert all(r.metrics["fold_auc"].count == 5 for r in runs)
     assert all(len(r.inputs) == 1 and len(r.outputs) == 1 for r in runs)
     assert len({r.inputs[0].id for r in runs}) == 1, "one dataset node, shared by every run"
+
+
+@pytest.mark.slow
+def test_demo_training_job_survives_its_spot_interruption(tmp_path: Path) -> None:
+    main(str(tmp_path / "demo"))
+    kb = kibako.connect(home=str(tmp_path / "demo"))
+    [summary] = kb.jobs.list(kind="TrainingJob")
+    desc = kb.jobs.describe(summary["TrainingJobName"])
+    assert desc["TrainingJobStatus"] == "Completed" and desc["Interruptions"] == 1
+    assert desc["BillableTimeInSeconds"] < desc["TrainingTimeInSeconds"]
+    steps = kb.tracking.get_metric_history(desc["RunId"], "val_auc").steps
+    assert steps == list(range(8)), "one point per epoch, none repeated after the resume"
