@@ -82,7 +82,9 @@ def test_list_describe_and_logs_read_the_job(source: Path) -> None:
 def test_bad_input_is_a_clear_error_and_exit_1(source: Path) -> None:
     code, _, err = invoke("jobs", "train", "--entry-point", "nope.py", "--source-dir", str(source))
     assert code == 1 and "nope.py" in err
-    code, _, err = invoke("jobs", "train", "--entry-point", "train.py", "--source-dir", str(source), "--hp", "x")
+    code, _, err = invoke(
+        "jobs", "train", "--entry-point", "train.py", "--source-dir", str(source), "--hp", "x"
+    )
     assert code == 1 and "KEY=VALUE" in err
     code, _, err = invoke("jobs", "describe", "missing")
     assert code == 1 and "kibako jobs list" in err

@@ -11,7 +11,9 @@ import typer
 from kibako.cli._context import client, handle_errors
 from kibako.cli._output import emit_json, message, table
 
-app = typer.Typer(help="Training and processing jobs: SageMaker scripts, run here unchanged.", no_args_is_help=True)
+app = typer.Typer(
+    help="Training and processing jobs: SageMaker scripts, run here unchanged.", no_args_is_help=True
+)
 
 EXIT_FAILED = 3
 
@@ -53,7 +55,9 @@ def _finish(job: Any, wait: bool, as_json: bool) -> None:
 
 def _print_summary(desc: dict[str, Any]) -> None:
     status = desc.get("TrainingJobStatus") or desc.get("ProcessingJobStatus")
-    lines = [f"  status     {status}" + (f" ({desc['SecondaryStatus']})" if desc.get("SecondaryStatus") else "")]
+    lines = [
+        f"  status     {status}" + (f" ({desc['SecondaryStatus']})" if desc.get("SecondaryStatus") else "")
+    ]
     if desc.get("FailureReason"):
         lines.append(f"  reason     {desc['FailureReason']}")
     if desc.get("ModelArtifacts"):
@@ -62,7 +66,11 @@ def _print_summary(desc: dict[str, Any]) -> None:
         lines.append(f"  {metric['MetricName']:<10} {metric['Value']:.6g}")
     if "TrainingTimeInSeconds" in desc:
         training, billable = desc["TrainingTimeInSeconds"], desc["BillableTimeInSeconds"]
-        savings = f"  (savings {100 * (1 - billable / training):.0f}%)" if desc.get("EnableManagedSpotTraining") else ""
+        savings = (
+            f"  (savings {100 * (1 - billable / training):.0f}%)"
+            if desc.get("EnableManagedSpotTraining")
+            else ""
+        )
         lines.append(f"  time       {training} s training, {billable} s billable{savings}")
     if desc.get("Interruptions"):
         lines.append(f"  interrupted {desc['Interruptions']} time(s), resumed from checkpoints")
@@ -75,25 +83,35 @@ def _print_summary(desc: dict[str, Any]) -> None:
 @app.command("train")
 @handle_errors
 def train(
-    entry_point: str = typer.Option(..., "--entry-point", help="The training script (relative to --source-dir)."),
-    source_dir: str = typer.Option(None, "--source-dir", help="The folder holding the script and its modules."),
+    entry_point: str = typer.Option(
+        ..., "--entry-point", help="The training script (relative to --source-dir)."
+    ),
+    source_dir: str = typer.Option(
+        None, "--source-dir", help="The folder holding the script and its modules."
+    ),
     inputs: list[str] = typer.Option(None, "--input", help="CHANNEL=PATH_OR_URI (repeatable)."),
     hps: list[str] = typer.Option(None, "--hp", help="KEY=VALUE hyperparameter (repeatable)."),
     metrics: list[str] = typer.Option(None, "--metric", help="NAME=REGEX, e.g. 'loss=loss: ([0-9.]+)'."),
-    instance_type: str = typer.Option(None, "--instance-type", help="e.g. ml.m5.large (read as cpus/memory)."),
+    instance_type: str = typer.Option(
+        None, "--instance-type", help="e.g. ml.m5.large (read as cpus/memory)."
+    ),
     cpus: int = typer.Option(None, "--cpus", help="CPUs per instance."),
     memory: float = typer.Option(None, "--memory", help="Memory per instance, GiB."),
     gpus: int = typer.Option(None, "--gpus", help="GPUs per instance."),
     instance_count: int = typer.Option(1, "--instance-count", help="Instances (workers algo-1..N)."),
     spot: bool = typer.Option(False, "--spot", help="Managed spot training (interruptions, billable time)."),
-    interrupt_at: list[float] = typer.Option(None, "--interrupt-at", help="Interrupt attempt k at S seconds."),
+    interrupt_at: list[float] = typer.Option(
+        None, "--interrupt-at", help="Interrupt attempt k at S seconds."
+    ),
     checkpoint_uri: str = typer.Option(None, "--checkpoint-uri", help="Where checkpoints are synced."),
     max_run: int = typer.Option(None, "--max-run", help="MaxRuntimeInSeconds."),
     max_wait: int = typer.Option(None, "--max-wait", help="MaxWaitTimeInSeconds (spot only)."),
     grace: int = typer.Option(None, "--grace", help="Seconds between SIGTERM and kill (default 120)."),
     experiment: str = typer.Option(None, "--experiment", help="The experiment of the job's run."),
     name: str = typer.Option(None, "--name", help="Job name (default: script name and time)."),
-    wait: bool = typer.Option(False, "--wait", help="Wait for the job to end; exit 3 if it did not complete."),
+    wait: bool = typer.Option(
+        False, "--wait", help="Wait for the job to end; exit 3 if it did not complete."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print DescribeTrainingJob."),
 ) -> None:
     """Run a SageMaker script-mode training script as a training job."""
@@ -127,13 +145,17 @@ def train(
 def process(
     entry_point: str = typer.Option(..., "--entry-point", help="The processing script."),
     inputs: list[str] = typer.Option(None, "--input", help="SOURCE=/opt/ml/processing/... (repeatable)."),
-    outputs: list[str] = typer.Option(None, "--output", help="/opt/ml/processing/...=DESTINATION ('' = default)."),
+    outputs: list[str] = typer.Option(
+        None, "--output", help="/opt/ml/processing/...=DESTINATION ('' = default)."
+    ),
     args: list[str] = typer.Option(None, "--arg", help="An argument for the script (repeatable)."),
     instance_type: str = typer.Option(None, "--instance-type"),
     cpus: int = typer.Option(None, "--cpus"),
     memory: float = typer.Option(None, "--memory"),
     name: str = typer.Option(None, "--name"),
-    wait: bool = typer.Option(False, "--wait", help="Wait for the job to end; exit 3 if it did not complete."),
+    wait: bool = typer.Option(
+        False, "--wait", help="Wait for the job to end; exit 3 if it did not complete."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print DescribeProcessingJob."),
 ) -> None:
     """Run a processing script with inputs and outputs under /opt/ml/processing."""
@@ -184,7 +206,9 @@ def list_jobs(
 
 @app.command("describe")
 @handle_errors
-def describe(name: str, as_json: bool = typer.Option(False, "--json", help="DescribeTrainingJob's shape.")) -> None:
+def describe(
+    name: str, as_json: bool = typer.Option(False, "--json", help="DescribeTrainingJob's shape.")
+) -> None:
     """Show a job: status, transitions, model, metrics and times."""
     desc = client().jobs.describe(name)
     if as_json:
@@ -197,7 +221,10 @@ def describe(name: str, as_json: bool = typer.Option(False, "--json", help="Desc
         table(
             "transitions",
             ["status", "start", "end", "message"],
-            [[t["Status"], t["StartTime"][11:23], (t.get("EndTime") or "")[11:23], t["StatusMessage"]] for t in transitions],
+            [
+                [t["Status"], t["StartTime"][11:23], (t.get("EndTime") or "")[11:23], t["StatusMessage"]]
+                for t in transitions
+            ],
         )
 
 
@@ -215,7 +242,11 @@ def logs(
     offsets: dict[str, int] = {}
     while True:
         desc = kb.jobs.describe(name)
-        ended = (desc.get("TrainingJobStatus") or desc.get("ProcessingJobStatus")) in ("Completed", "Failed", "Stopped")
+        ended = (desc.get("TrainingJobStatus") or desc.get("ProcessingJobStatus")) in (
+            "Completed",
+            "Failed",
+            "Stopped",
+        )
         for path in kb.jobs.log_files(name):
             with open(path, "rb") as f:
                 f.seek(offsets.get(path.name, 0))
@@ -253,7 +284,9 @@ def worker(
     runner = Worker(services)
     signal.signal(signal.SIGTERM, lambda *_: runner.stop())
     c = runner.capacity
-    message(f"worker {runner.id}: {c.cpus} cpus, {c.memory_mib // 1024} GiB, {c.gpus} gpus ({runner.executor.name})")
+    message(
+        f"worker {runner.id}: {c.cpus} cpus, {c.memory_mib // 1024} GiB, {c.gpus} gpus ({runner.executor.name})"
+    )
     try:
         runner.run(until_idle=until_idle)
     finally:

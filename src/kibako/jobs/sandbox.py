@@ -38,7 +38,11 @@ def method() -> str | None:
             return None
     probe = Path(__file__).parent  # any folder will do to try a bind mount
     unshare = shutil.which("unshare")
-    if unshare and os.geteuid() == 0 and _works([unshare, "-m", "sh", "-c", _MOUNT_THEN_EXEC, str(probe), "true"]):
+    if (
+        unshare
+        and os.geteuid() == 0
+        and _works([unshare, "-m", "sh", "-c", _MOUNT_THEN_EXEC, str(probe), "true"])
+    ):
         return "unshare"
     bwrap = shutil.which("bwrap")
     if bwrap and _works([bwrap, "--dev-bind", "/", "/", "--bind", str(probe), str(OPT_ML), "true"]):
