@@ -79,7 +79,7 @@ def ours(home: Path, script: Path, jobs: int) -> dict[str, Any]:
     first_ms: list[float] = []
     done_ms: list[float] = []
     call_ms: list[float] = []  # kb.jobs.train(...) itself: validate, snapshot the code, queue
-    claim_ms: list[float] = []  # submit -> Downloading (the worker picked it up)
+    claim_ms: list[float] = []  # call returned -> Downloading (the worker picked it up)
     prepare_ms: list[float] = []  # Downloading -> Training (job folder, code, contract)
     launch_ms: list[float] = []  # Training -> first line (process, sandbox, interpreter start)
     try:
@@ -104,7 +104,9 @@ def ours(home: Path, script: Path, jobs: int) -> dict[str, Any]:
                     raise TimeoutError(f"job {job.name} is still {desc['TrainingJobStatus']}")
                 time.sleep(0.01)
             if desc["TrainingJobStatus"] != "Completed":
-                raise RuntimeError(f"job {job.name} ended {desc['TrainingJobStatus']}: {desc.get('FailureReason')}")
+                raise RuntimeError(
+                    f"job {job.name} ended {desc['TrainingJobStatus']}: {desc.get('FailureReason')}"
+                )
             if index == 0:
                 continue
             phases = _phases(desc)
@@ -112,7 +114,7 @@ def ours(home: Path, script: Path, jobs: int) -> dict[str, Any]:
             first_ms.append(first_line_ms - submitted_ms)
             done_ms.append(phases["Completed"] - submitted_ms)
             call_ms.append((returned - submitted) * 1000)
-            claim_ms.append(phases["Downloading"] - submitted_ms)
+            claim_ms.append(phases["Downloading"] - returned * 1000)
             prepare_ms.append(phases["Training"] - phases["Downloading"])
             launch_ms.append(first_line_ms - phases["Training"])
     finally:
@@ -176,7 +178,9 @@ def body() -> Result:
         log(f"ours: submit -> first line p50 {mine['p50_ms']:.1f} ms, p95 {mine['p95_ms']:.1f} ms")
         peer = None
         if not args.no_peer:
-            log("peer: SageMaker local mode needs Docker, which is not available; comparing with `python train.py`")
+            log(
+                "peer: SageMaker local mode needs Docker, which is not available; comparing with `python train.py`"
+            )
             (tmp / "direct").mkdir()
             peer = direct(tmp / "direct", script, jobs)
             result.peer = peer["p50_ms"]
@@ -185,10 +189,10 @@ def body() -> Result:
         [
             ("start -> first line, p50 (ms)", mine["p50_ms"], peer["p50_ms"] if peer else None),
             ("start -> first line, p95 (ms)", mine["p95_ms"], peer["p95_ms"] if peer else None),
-            ("  of which the submit call (ms)", mine["submit_call_p50_ms"], None),
-            ("  of which waiting for a claim (ms)", mine["claim_p50_ms"], None),
-            ("  of which preparing (ms)", mine["prepare_p50_ms"], None),
-            ("  of which launching (ms)", mine["launch_p50_ms"], None),
+            ("  p50 of: the submit call (ms)", mine["submit_call_p50_ms"], None),
+            ("  p50 of: waiting for a claim (ms)", mine["claim_p50_ms"], None),
+            ("  p50 of: preparing (ms)", mine["prepare_p50_ms"], None),
+            ("  p50 of: launching (ms)", mine["launch_p50_ms"], None),
             ("submit -> Completed, p50 (ms)", mine["done_p50_ms"], None),
             ("submit -> Completed, p95 (ms)", mine["done_p95_ms"], None),
             ("ratio (direct / kibako)", result.ratio(), None),
