@@ -206,9 +206,7 @@ def parse_processing(request: dict[str, Any]) -> JobSpec:
     stopping = req.get("StoppingCondition") or {}
     _mapping(stopping, "StoppingCondition")
     inputs = tuple(_processing_input(i) for i in _list(req, "ProcessingInputs"))
-    outputs = tuple(
-        _processing_output(o) for o in _list(req.get("ProcessingOutputConfig") or {}, "Outputs")
-    )
+    outputs = tuple(_processing_output(o) for o in _list(req.get("ProcessingOutputConfig") or {}, "Outputs"))
     _unique([c.name for c in inputs], "ProcessingInputs InputName")
     _unique([o.name for o in outputs], "ProcessingOutputConfig.Outputs OutputName")
     return JobSpec(
@@ -351,7 +349,9 @@ def _processing_output(raw: dict[str, Any]) -> Output:
     local = s3.get("LocalPath")
     if not isinstance(local, str):
         raise ValidationError(f"processing output {name!r} needs S3Output.LocalPath")
-    return Output(name=name, uri=str(s3.get("S3Uri") or ""), local_path=_processing_path(local, f"output {name!r}"))
+    return Output(
+        name=name, uri=str(s3.get("S3Uri") or ""), local_path=_processing_path(local, f"output {name!r}")
+    )
 
 
 def _processing_path(local: str, where: str) -> str:

@@ -27,6 +27,7 @@ from kibako.core.config import Config
 from kibako.errors import KibakoError
 from kibako.jobs import models, sandbox, transfer
 from kibako.jobs.contract import JobPaths, TrainingContract, failure_reason, prepare
+from kibako.jobs.envs import REQUIREMENTS, python_for
 from kibako.jobs.executors import Executor, Instance, Launch
 from kibako.jobs.metrics import MetricScraper
 from kibako.jobs.service import DONE, QUEUED, Claim, JobService, LeaseLostError
@@ -116,8 +117,12 @@ class AttemptRunner:
         except Exception as exc:
             # A fault of ours, not the script's: the job fails with the reason rather than being retried forever.
             try:
-                return self._finish(models.FAILED, models.FAILED, "Internal error", {
-                    "FailureReason": f"InternalServerError: {type(exc).__name__}: {_message(exc)}"[:1024]})
+                return self._finish(
+                    models.FAILED,
+                    models.FAILED,
+                    "Internal error",
+                    {"FailureReason": f"InternalServerError: {type(exc).__name__}: {_message(exc)}"[:1024]},
+                )
             except LeaseLostError:
                 return "lost"
         finally:
@@ -128,11 +133,14 @@ class AttemptRunner:
         desc = self.claim.description
         now_ms = self.jobs.clock.time_ms()
         first = {} if desc.get(_start_key(self.spec)) else {"start_ms": now_ms}
-        self._update(secondary=models.DOWNLOADING, message="Downloading the code and input data", fields=first)
+        self._update(
+            secondary=models.DOWNLOADING, message="Downloading the code and input data", fields=first
+        )
         try:
             folders, launches = self._prepare()
         except (KibakoError, OSError) as exc:
-            return self._finish(models.FAILED, models.FAILED, f"ClientError: {_message(exc)}", {})
+            reason = f"ClientError: {_message(exc)}"[:1024]
+            return self._finish(models.FAILED, models.FAILED, reason, {"FailureReason": reason})
         self._update(secondary=_running_status(self.spec), message=_running_message(self.spec))
         outcome, codes = self._watch(folders, launches)
         return self._conclude(outcome, codes, folders)
@@ -150,6 +158,8 @@ class AttemptRunner:
 
     def _prepare_training(self, hosts: tuple[str, ...]) -> tuple[list[JobPaths], list[Launch]]:
         code = self._fetch_code()
+        if code is not None and (code / REQUIREMENTS).is_file():
+            self.python = python_for(code, base_python=self.python, cache_root=self.config.home / "envs")
         channels = self._fetch_channels()
         restored = transfer.CheckpointSync(self.attempt_root / "checkpoints", self.spec.checkpoint_uri)
         restored.restore()
@@ -194,12 +204,16 @@ class AttemptRunner:
                 if index == 0:
                     self._fetch_input(channel.name, channel.uri, target)
                 else:
-                    shutil.copytree(_inside(self.attempt_root / hosts[0], channel.local_path), target, dirs_exist_ok=True)
+                    shutil.copytree(
+                        _inside(self.attempt_root / hosts[0], channel.local_path), target, dirs_exist_ok=True
+                    )
             for output in self.spec.outputs:
                 _inside(root, output.local_path).mkdir(parents=True, exist_ok=True)
             config = root / "config"
             config.mkdir(parents=True, exist_ok=True)
-            (config / "resourceconfig.json").write_text(json.dumps({"current_host": host, "hosts": list(hosts)}))
+            (config / "resourceconfig.json").write_text(
+                json.dumps({"current_host": host, "hosts": list(hosts)})
+            )
             (config / "processingjobconfig.json").write_text(json.dumps(self.spec.request, indent=2))
             command = list(self.spec.command)
             if command[0] in ("python", "python3") or command[0].startswith("/usr/bin/python"):
@@ -208,7 +222,9 @@ class AttemptRunner:
                 command = [a.replace(str(sandbox.OPT_ML), str(root)) for a in command]
             env = self._environment(dict(self.spec.environment), host, hosts, 0)
             folders.append(JobPaths(root))
-            launches.append(Launch(sandbox.wrap(command, root), env, root, self._log(host), self.spec.resources))
+            launches.append(
+                Launch(sandbox.wrap(command, root), env, root, self._log(host), self.spec.resources)
+            )
         if not mounted:
             self.warnings.append(sandbox.FALLBACK_WARNING)
         return folders, launches
@@ -246,7 +262,9 @@ class AttemptRunner:
             self.claim.job_id, uri=uri, digest=path_digest(target), size=_size(target), role=name
         )
 
-    def _environment(self, env: dict[str, str], host: str, hosts: tuple[str, ...], port: int) -> dict[str, str]:
+    def _environment(
+        self, env: dict[str, str], host: str, hosts: tuple[str, ...], port: int
+    ) -> dict[str, str]:
         out = dict(os.environ)
         for key in ("KIBAKO_URI", "KIBAKO_TOKEN"):
             out.pop(key, None)
@@ -291,8 +309,14 @@ class AttemptRunner:
         watch = _Watch()
         started = time.monotonic()
         previous_run = float(self.claim.properties.get("RunSeconds", 0.0) or 0.0)
-        first_start = _first_start(self.claim.description)
-        sync = transfer.CheckpointSync(folders[0].checkpoints, self.spec.checkpoint_uri) if self.spec.kind == models.TRAINING else None
+        # MaxWait is the time waiting for spot capacity (queued, before the first start and between
+        # interruptions) plus the time running, as in SageMaker: it counts from the job's creation.
+        created = self.claim.description.get("CreationTime")
+        sync = (
+            transfer.CheckpointSync(folders[0].checkpoints, self.spec.checkpoint_uri)
+            if self.spec.kind == models.TRAINING
+            else None
+        )
         samplers = self._start_samplers(instances, launches)
         syncer = _Periodic(CHECKPOINT_SYNC_SECONDS, sync.sync) if sync else None
         next_renew = next_flush = time.monotonic()
@@ -322,7 +346,7 @@ class AttemptRunner:
                     elapsed = now - started
                     if previous_run + elapsed > self.spec.max_runtime:
                         self._terminate(instances, watch, "max_runtime")
-                    elif self.spec.max_wait and _wall_since(first_start, self.jobs) > self.spec.max_wait:
+                    elif self.spec.max_wait and _wall_since(created, self.jobs) > self.spec.max_wait:
                         self._terminate(instances, watch, "max_wait")
                     elif self.spec.spot and interrupt_at is not None and elapsed >= interrupt_at:
                         self._terminate(instances, watch, "interrupt")
@@ -330,7 +354,11 @@ class AttemptRunner:
                         next_draw += 1.0
                         if self._random.random() < self.spec.interruptions.probability:
                             self._terminate(instances, watch, "interrupt")
-                elif not watch.killed and watch.signalled_at is not None and now - watch.signalled_at > self.spec.grace:
+                elif (
+                    not watch.killed
+                    and watch.signalled_at is not None
+                    and now - watch.signalled_at > self.spec.grace
+                ):
                     for instance in instances:
                         instance.signal(signal.SIGKILL)
                     watch.killed = True
@@ -428,26 +456,40 @@ class AttemptRunner:
             self._update(
                 secondary=models.INTERRUPTED,
                 message="The spot instance was interrupted; restarting from the last checkpoint",
-                fields={**billing, "Interruptions": int(self.claim.properties.get("Interruptions", 0) or 0) + 1},
+                fields={
+                    **billing,
+                    "Interruptions": int(self.claim.properties.get("Interruptions", 0) or 0) + 1,
+                },
                 release=QUEUED,
             )
             return QUEUED
         if watch.reason == "max_wait":
-            return self._finish(models.STOPPED, models.MAX_WAIT_EXCEEDED, "MaxWaitTimeInSeconds was reached", billing)
+            return self._finish(
+                models.STOPPED, models.MAX_WAIT_EXCEEDED, "MaxWaitTimeInSeconds was reached", billing
+            )
         failed = next((i for i, code in enumerate(codes) if code != 0), None)
         if watch.reason is None and failed is not None:
             host = f"algo-{failed + 1}"
             tail = _tail(self._log(host), self._log_starts.get(host, 0))
             reason = failure_reason(folders[failed], codes[failed], tail)
-            return self._finish(models.FAILED, models.FAILED, "Training job failed", {**billing, "FailureReason": reason})
+            return self._finish(
+                models.FAILED, models.FAILED, "Training job failed", {**billing, "FailureReason": reason}
+            )
         uploaded = self._upload(folders)
         if watch.reason == "stop":
-            return self._finish(models.STOPPED, models.STOPPED, "The job was stopped", {**billing, **uploaded})
+            return self._finish(
+                models.STOPPED, models.STOPPED, "The job was stopped", {**billing, **uploaded}
+            )
         if watch.reason == "max_runtime":
             return self._finish(
-                models.STOPPED, models.MAX_RUNTIME_EXCEEDED, "MaxRuntimeInSeconds was reached", {**billing, **uploaded}
+                models.STOPPED,
+                models.MAX_RUNTIME_EXCEEDED,
+                "MaxRuntimeInSeconds was reached",
+                {**billing, **uploaded},
             )
-        return self._finish(models.COMPLETED, models.COMPLETED, "Training job completed", {**billing, **uploaded})
+        return self._finish(
+            models.COMPLETED, models.COMPLETED, "Training job completed", {**billing, **uploaded}
+        )
 
     def _upload(self, folders: list[JobPaths]) -> dict[str, Any]:
         self._update(secondary=models.UPLOADING, message="Uploading the generated training model")
@@ -464,15 +506,27 @@ class AttemptRunner:
             archive = pack_dir(model, Path(scratch) / "model.tar.gz")
             stored = transfer.put(archive, f"{base}/model.tar.gz")
             self.jobs.record_output(
-                self.claim.job_id, self.claim.run_id, uri=stored.uri, digest=stored.digest, size=stored.size,
-                type="Model", role="model",
+                self.claim.job_id,
+                self.claim.run_id,
+                uri=stored.uri,
+                digest=stored.digest,
+                size=stored.size,
+                type="Model",
+                role="model",
             )
             fields["ModelArtifacts"] = {"S3ModelArtifacts": stored.uri}
             if any(merged_output.iterdir()):
-                data = transfer.put(pack_dir(merged_output, Path(scratch) / "output.tar.gz"), f"{base}/output.tar.gz")
+                data = transfer.put(
+                    pack_dir(merged_output, Path(scratch) / "output.tar.gz"), f"{base}/output.tar.gz"
+                )
                 self.jobs.record_output(
-                    self.claim.job_id, self.claim.run_id, uri=data.uri, digest=data.digest, size=data.size,
-                    type="DataSet", role="output",
+                    self.claim.job_id,
+                    self.claim.run_id,
+                    uri=data.uri,
+                    digest=data.digest,
+                    size=data.size,
+                    type="DataSet",
+                    role="output",
                 )
                 fields["OutputDataArtifacts"] = {"S3OutputUri": data.uri}
         fields["FinalMetricDataList"] = self._final_metrics()
@@ -487,8 +541,13 @@ class AttemptRunner:
                 continue
             stored = transfer.put(local, output.uri)
             self.jobs.record_output(
-                self.claim.job_id, self.claim.run_id, uri=stored.uri, digest=stored.digest, size=stored.size,
-                type="DataSet", role=output.name,
+                self.claim.job_id,
+                self.claim.run_id,
+                uri=stored.uri,
+                digest=stored.digest,
+                size=stored.size,
+                type="DataSet",
+                role=output.name,
             )
         return {}
 
@@ -505,7 +564,9 @@ class AttemptRunner:
         savings = 1 - billable / training."""
         run_seconds = self.run_seconds
         training = max(run_seconds, _wall_since(_first_start(self.claim.description), self.jobs))
-        billable = run_seconds * (1 - self.spec.interruptions.spot_discount) if self.spec.spot else run_seconds
+        billable = (
+            run_seconds * (1 - self.spec.interruptions.spot_discount) if self.spec.spot else run_seconds
+        )
         return {
             "RunSeconds": run_seconds,
             "TrainingTimeInSeconds": max(1, round(training)),
@@ -529,7 +590,12 @@ class AttemptRunner:
         release: str | None = None,
     ) -> None:
         desc = self.jobs.update(
-            self.claim.job_id, self.worker_id, status=status, secondary=secondary, message=message, fields=fields,
+            self.claim.job_id,
+            self.worker_id,
+            status=status,
+            secondary=secondary,
+            message=message,
+            fields=fields,
             release=release,
         )
         self.claim = _with_description(self.claim, desc)
@@ -584,7 +650,11 @@ def _running_status(spec: models.JobSpec) -> str:
 
 
 def _running_message(spec: models.JobSpec) -> str:
-    return "Training image download completed. Training in progress." if spec.kind == models.TRAINING else "Processing"
+    return (
+        "Training image download completed. Training in progress."
+        if spec.kind == models.TRAINING
+        else "Processing"
+    )
 
 
 def _host(launch: Launch) -> str:

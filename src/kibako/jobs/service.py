@@ -41,7 +41,13 @@ QUEUED, RUNNING, DONE = "queued", "running", "done"
 DEFAULT_EXPERIMENT = {models.TRAINING: "training-jobs", models.PROCESSING: "processing-jobs"}
 # Names as AWS spells them per kind: (name, arn, status, start, end) keys of a description.
 _FIELDS = {
-    models.TRAINING: ("TrainingJobName", "TrainingJobArn", "TrainingJobStatus", "TrainingStartTime", "TrainingEndTime"),
+    models.TRAINING: (
+        "TrainingJobName",
+        "TrainingJobArn",
+        "TrainingJobStatus",
+        "TrainingStartTime",
+        "TrainingEndTime",
+    ),
     models.PROCESSING: (
         "ProcessingJobName",
         "ProcessingJobArn",
@@ -57,13 +63,26 @@ class Claim:
     """A job a worker now holds: run it, renew the lease, and report through :meth:`JobService.update`."""
 
     job_id: str
-    spec: JobSpec
+    spec: JobSpec | None  # None for work of a registered kind (see WorkKind), which has no JobSpec
     attempt: int
     run_id: str
     arn: str
     restarted_from: str | None  # the worker that held it before, when its lease ran out
     description: dict[str, Any]
     properties: dict[str, Any]  # what earlier attempts recorded (run seconds, interruptions)
+    kind: str = models.TRAINING
+
+
+@dataclass(frozen=True)
+class WorkKind:
+    """Queued work other than training and processing jobs (hyperparameter tuning jobs). Its service registers
+    it with :meth:`JobService.register_kind`, so that the queue, the worker and the events carry it without
+    this layer importing that service."""
+
+    event: str  # the detail-type of its state-change events
+    describe: Callable[[Any], dict[str, Any]]  # its stored row (see _Row) -> its Describe* response
+    # (jobs, claim, worker_id, lease_ms, stopping): run it to its end, or give it back once stopping() is true
+    run: Callable[[JobService, Claim, str, int, Callable[[], bool]], Any]
 
 
 @dataclass(frozen=True)
@@ -97,6 +116,66 @@ class JobService:
         self.region = region
         self.account = account
         self.artifact_root = artifact_root.rstrip("/")
+        self.kinds: dict[str, WorkKind] = {}
+
+    def register_kind(self, kind: str, work: WorkKind) -> None:
+        """Let the queue hold work of ``kind``: workers claim it (it takes no slots) and run ``work.run``."""
+        self.kinds[kind] = work
+
+    def enqueue(
+        self, kind: str, name: str, job_arn: str, request: dict[str, Any], properties: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Queue work of a registered kind as an Execution and a queue row needing no slots (it runs beside the
+        jobs it starts), announcing it; returns its description. ConflictError when ``job_arn`` exists."""
+        now = self.clock.time_ms()
+        with self.store.write() as tx:
+            if tx.execute(select(schema.executions.c.id).where(schema.executions.c.arn == job_arn)).first():
+                raise ConflictError(f"a {kind} named {name!r} exists already; names are unique")
+            job_id = new_id()
+            row = _Row(job_id, name, job_arn, models.IN_PROGRESS, now, now, properties, request, kind)
+            tx.execute(
+                insert(schema.executions),
+                {
+                    "id": job_id,
+                    "type": kind,
+                    "name": name,
+                    "arn": job_arn,
+                    "context_id": None,
+                    "parent_id": None,
+                    "status": models.IN_PROGRESS,
+                    "start_ms": None,
+                    "end_ms": None,
+                    "properties": properties,
+                    "created_ms": now,
+                    "updated_ms": now,
+                },
+            )
+            tx.execute(
+                insert(schema.jobs),
+                {
+                    "execution_id": job_id,
+                    "kind": kind,
+                    "state": QUEUED,
+                    "request": request,
+                    "cpus": 0,
+                    "memory_mib": 0,
+                    "gpus": 0,
+                    "queued_ms": now,
+                    "attempts": 0,
+                },
+            )
+            self._publish(tx, kind, row)
+        return self._describe_row(row)
+
+    def check_training_request(self, request: dict[str, Any], *, snapshot: bool = False) -> dict[str, Any]:
+        """A CreateTrainingJob request checked as ``create_training_job`` checks it (local script and inputs
+        included), creating nothing; with ``snapshot``, its script is packed into the artifact store now and the
+        request returned points at that copy."""
+        spec = self._with_defaults(parse(models.TRAINING, request))
+        _check_local_sources(spec)
+        if snapshot:
+            spec = self._snapshot_code(spec)
+        return spec.request
 
     # -- creating ------------------------------------------------------------------------------------------
 
@@ -120,7 +199,9 @@ class JobService:
         if kind == models.TRAINING:
             spec = self._snapshot_code(spec)
         experiment = spec.experiment.get("ExperimentName") or DEFAULT_EXPERIMENT[kind]
-        run_name = spec.experiment.get("RunName") or spec.experiment.get("TrialComponentDisplayName") or spec.name
+        run_name = (
+            spec.experiment.get("RunName") or spec.experiment.get("TrialComponentDisplayName") or spec.name
+        )
         run = self.tracking.start_run(experiment, name=run_name, tags={**spec.tags, "kibako.job": job_arn})
         job_id = new_id()
         now = self.clock.time_ms()
@@ -165,8 +246,12 @@ class JobService:
                     },
                 )
                 # The run records what the job did; the job is its parent in the graph.
-                self.lineage.record_edge(tx, (EXECUTION, run.id), (EXECUTION, job_id), "AssociatedWith", "run")
-                row = _Row(job_id, spec.name, job_arn, models.IN_PROGRESS, now, now, properties, spec.request, kind)
+                self.lineage.record_edge(
+                    tx, (EXECUTION, run.id), (EXECUTION, job_id), "AssociatedWith", "run"
+                )
+                row = _Row(
+                    job_id, spec.name, job_arn, models.IN_PROGRESS, now, now, properties, spec.request, kind
+                )
                 self._publish(tx, kind, row)
         except BaseException:
             self.tracking.end_run(run.id, models.FAILED)
@@ -210,7 +295,11 @@ class JobService:
                     entry = Path(entry).name
                 archive = pack_dir(staged, Path(scratch) / "sourcedir.tar.gz")
             stored = transfer.put(archive, target)
-        hps = {**spec.hyperparameters, "sagemaker_program": json.dumps(entry), "sagemaker_submit_directory": json.dumps(stored.uri)}
+        hps = {
+            **spec.hyperparameters,
+            "sagemaker_program": json.dumps(entry),
+            "sagemaker_submit_directory": json.dumps(stored.uri),
+        }
         request = {**spec.request, "HyperParameters": hps}
         return replace(spec, request=request, hyperparameters=hps, entry_point=entry, source=stored.uri)
 
@@ -223,7 +312,10 @@ class JobService:
         if spec.kind == models.TRAINING:
             output_path = spec.output_path or base
             checkpoint_uri = spec.checkpoint_uri or f"{base}/{spec.name}/checkpoints"
-            request["OutputDataConfig"] = {**(request.get("OutputDataConfig") or {}), "S3OutputPath": output_path}
+            request["OutputDataConfig"] = {
+                **(request.get("OutputDataConfig") or {}),
+                "S3OutputPath": output_path,
+            }
             request["CheckpointConfig"] = {
                 "LocalPath": "/opt/ml/checkpoints",
                 **(request.get("CheckpointConfig") or {}),
@@ -234,9 +326,7 @@ class JobService:
                 **(request.get("StoppingCondition") or {}),
             }
             return replace(spec, request=request, output_path=output_path, checkpoint_uri=checkpoint_uri)
-        outputs = tuple(
-            replace(o, uri=o.uri or f"{base}/{spec.name}/output/{o.name}") for o in spec.outputs
-        )
+        outputs = tuple(replace(o, uri=o.uri or f"{base}/{spec.name}/output/{o.name}") for o in spec.outputs)
         config = dict(request.get("ProcessingOutputConfig") or {})
         config["Outputs"] = [
             {**raw, "S3Output": {**raw["S3Output"], "S3Uri": o.uri}}
@@ -281,8 +371,7 @@ class JobService:
             raise ValidationError(f"status is one of {', '.join(models.JOB_STATUSES)}, not {status!r}")
         e = schema.executions
         stmt = select(e, schema.jobs.c.request).join(schema.jobs, schema.jobs.c.execution_id == e.c.id)
-        if kind:
-            stmt = stmt.where(e.c.type == kind)
+        stmt = stmt.where(e.c.type == kind) if kind else stmt.where(e.c.type.in_(models.KINDS))
         if status:
             stmt = stmt.where(e.c.status == status)
         stmt = stmt.order_by(e.c.created_ms.desc(), e.c.id.desc()).limit(max(1, min(int(max_results), 1000)))
@@ -293,22 +382,38 @@ class JobService:
     # -- stopping ------------------------------------------------------------------------------------------
 
     @command
-    def stop_job(self, name: str) -> None:
-        """Stop a job: a queued job stops at once; a running one gets SIGTERM, then a kill after its grace period."""
+    def stop_job(self, name: str, kind: str | None = None) -> None:
+        """Stop a job: a queued job stops at once; a running one gets SIGTERM, then a kill after its grace period.
+        ``kind`` names a registered kind of work (a tuning job) to stop; by default, training or processing."""
         now = self.clock.time_ms()
         with self.store.write() as tx:
-            row = _load(tx, name, lock=True)
-            queue = tx.execute(select(schema.jobs).where(schema.jobs.c.execution_id == row.id)).mappings().one()
-            if row.status not in (models.IN_PROGRESS,):
-                raise ConflictError(f"the job {row.name!r} is not in progress ({row.status}); there is nothing to stop")
-            if queue["state"] == QUEUED and queue["attempts"] == 0:
-                tx.execute(update(schema.jobs).where(schema.jobs.c.execution_id == row.id).values(state=DONE))
-                self._apply(tx, row, models.STOPPED, models.STOPPED, "Stopped before it started", {}, now)
-                return
-            tx.execute(
-                update(schema.jobs).where(schema.jobs.c.execution_id == row.id).values(stop_requested_ms=now)
+            row = _load(tx, name, kind, lock=True)
+            queue = (
+                tx.execute(select(schema.jobs).where(schema.jobs.c.execution_id == row.id)).mappings().one()
             )
-            self._apply(tx, row, models.STOPPING, models.STOPPING, "Stopping the job", {}, now)
+            if row.status not in (models.IN_PROGRESS,):
+                raise ConflictError(
+                    f"the job {row.name!r} is not in progress ({row.status}); there is nothing to stop"
+                )
+            # Waiting in the queue (never started, or given back after a spot interruption): no worker holds it.
+            queued = queue["state"] == QUEUED
+            if queued:
+                tx.execute(update(schema.jobs).where(schema.jobs.c.execution_id == row.id).values(state=DONE))
+                message = (
+                    "Stopped before it started"
+                    if queue["attempts"] == 0
+                    else "Stopped while waiting to restart"
+                )
+                self._apply(tx, row, models.STOPPED, models.STOPPED, message, {}, now)
+            else:
+                tx.execute(
+                    update(schema.jobs)
+                    .where(schema.jobs.c.execution_id == row.id)
+                    .values(stop_requested_ms=now)
+                )
+                self._apply(tx, row, models.STOPPING, models.STOPPING, "Stopping the job", {}, now)
+        if queued and row.properties.get("RunId"):
+            self.tracking.end_run(str(row.properties["RunId"]), models.STOPPED)  # no worker will end it
 
     @command
     def stop_training_job(self, name: str) -> None:
@@ -333,7 +438,11 @@ class JobService:
                     "host": socket.gethostname(),
                     "pid": os.getpid(),
                     "executor": executor,
-                    "capacity": {"cpus": capacity.cpus, "memory_mib": capacity.memory_mib, "gpus": capacity.gpus},
+                    "capacity": {
+                        "cpus": capacity.cpus,
+                        "memory_mib": capacity.memory_mib,
+                        "gpus": capacity.gpus,
+                    },
                     "started_ms": now,
                     "heartbeat_ms": now,
                 },
@@ -342,7 +451,9 @@ class JobService:
     def heartbeat(self, worker_id: str) -> None:
         with self.store.write() as tx:
             tx.execute(
-                update(schema.workers).where(schema.workers.c.id == worker_id).values(heartbeat_ms=self.clock.time_ms())
+                update(schema.workers)
+                .where(schema.workers.c.id == worker_id)
+                .values(heartbeat_ms=self.clock.time_ms())
             )
 
     def unregister_worker(self, worker_id: str) -> None:
@@ -355,7 +466,9 @@ class JobService:
         since = self.clock.time_ms() - int(max_age_seconds * 1000)
         w = schema.workers
         with self.store.read() as conn:
-            rows = conn.execute(select(w).where(w.c.heartbeat_ms >= since).order_by(w.c.started_ms)).mappings()
+            rows = conn.execute(
+                select(w).where(w.c.heartbeat_ms >= since).order_by(w.c.started_ms)
+            ).mappings()
             return [dict(r) for r in rows]
 
     def claim(
@@ -367,27 +480,44 @@ class JobService:
         now = self.clock.time_ms()
         with self.store.write() as tx:
             candidates = tx.execute(
-                select(j.c.execution_id, j.c.state, j.c.cpus, j.c.memory_mib, j.c.gpus, j.c.lease_until_ms, j.c.worker_id, j.c.attempts)
+                select(
+                    j.c.execution_id,
+                    j.c.state,
+                    j.c.cpus,
+                    j.c.memory_mib,
+                    j.c.gpus,
+                    j.c.lease_until_ms,
+                    j.c.worker_id,
+                    j.c.attempts,
+                    j.c.kind,
+                )
                 .where(j.c.state != DONE)
                 .order_by(j.c.queued_ms)
                 .limit(limit)
             ).all()
-            for job_id, state, cpus, memory, gpus, lease_until, holder, attempts in candidates:
+            for job_id, state, cpus, memory, gpus, lease_until, holder, attempts, kind in candidates:
                 expired = state == RUNNING and (lease_until or 0) < now
                 if state != QUEUED and not expired:
                     continue
+                if kind not in models.KINDS and kind not in self.kinds:
+                    continue  # work of a kind whose service this process did not open
                 if not fits(Resources(cpus, memory, gpus)):
                     continue
                 taken = tx.execute(
                     update(j)
                     .where(j.c.execution_id == job_id, j.c.state == state, j.c.attempts == attempts)
-                    .values(state=RUNNING, worker_id=worker_id, lease_until_ms=now + lease_ms, attempts=attempts + 1)
+                    .values(
+                        state=RUNNING,
+                        worker_id=worker_id,
+                        lease_until_ms=now + lease_ms,
+                        attempts=attempts + 1,
+                    )
                 )
                 if taken.rowcount != 1:
                     continue
                 row = _load_by_id(tx, job_id)
                 request = row.request
-                spec = self._with_defaults(parse(row.kind, request))
+                spec = self._with_defaults(parse(row.kind, request)) if row.kind in models.KINDS else None
                 props = dict(row.properties)
                 props["Attempts"] = attempts + 1
                 message = None
@@ -395,7 +525,7 @@ class JobService:
                     message = f"Restarting: worker {holder} stopped renewing its lease"
                 elif attempts > 0:
                     message = "Restarting after an interruption"
-                if message:
+                if message and spec is not None:
                     self._apply(tx, row, None, models.STARTING, message, {"Attempts": attempts + 1}, now)
                 else:
                     _write(tx, row.id, {"properties": props, "updated_ms": now})
@@ -406,8 +536,9 @@ class JobService:
                     run_id=str(row.properties["RunId"]),
                     arn=row.arn,
                     restarted_from=holder if expired else None,
-                    description=_description(fresh := _load_by_id(tx, job_id)),
+                    description=self._describe_row(fresh := _load_by_id(tx, job_id)),
                     properties=fresh.properties,
+                    kind=row.kind,
                 )
         return None
 
@@ -443,15 +574,23 @@ class JobService:
         now = self.clock.time_ms()
         with self.store.write() as tx:
             held = tx.execute(
-                select(j.c.state).where(j.c.execution_id == job_id, j.c.worker_id == worker_id, j.c.state == RUNNING)
+                select(j.c.state).where(
+                    j.c.execution_id == job_id, j.c.worker_id == worker_id, j.c.state == RUNNING
+                )
             ).first()
             if held is None:
                 raise LeaseLostError(f"worker {worker_id} no longer holds job {job_id}")
             row = _load_by_id(tx, job_id, lock=True)
             if release == QUEUED:
-                tx.execute(update(j).where(j.c.execution_id == job_id).values(state=QUEUED, worker_id=None, lease_until_ms=None))
+                tx.execute(
+                    update(j)
+                    .where(j.c.execution_id == job_id)
+                    .values(state=QUEUED, worker_id=None, lease_until_ms=None)
+                )
             elif release == DONE:
-                tx.execute(update(j).where(j.c.execution_id == job_id).values(state=DONE, lease_until_ms=None))
+                tx.execute(
+                    update(j).where(j.c.execution_id == job_id).values(state=DONE, lease_until_ms=None)
+                )
             return self._apply(tx, row, status, secondary, message, fields or {}, now)
 
     def record_input(self, job_id: str, *, uri: str, digest: str, size: int | None, role: str) -> None:
@@ -460,7 +599,9 @@ class JobService:
             artifact_id = self.lineage.record_artifact(tx, uri=uri, digest=digest, type="DataSet", size=size)
             self.lineage.record_edge(tx, (ARTIFACT, artifact_id), (EXECUTION, job_id), "ContributedTo", role)
 
-    def record_output(self, job_id: str, run_id: str, *, uri: str, digest: str, size: int | None, type: str, role: str) -> None:
+    def record_output(
+        self, job_id: str, run_id: str, *, uri: str, digest: str, size: int | None, type: str, role: str
+    ) -> None:
         """An output (the model, output data) as an Artifact the job (and its run) Produced."""
         with self.store.write() as tx:
             artifact_id = self.lineage.record_artifact(tx, uri=uri, digest=digest, type=type, size=size)
@@ -502,14 +643,29 @@ class JobService:
         if "start_ms" in fields:
             values["start_ms"] = props.pop("start_ms")
         _write(tx, row.id, values)
-        fresh = _Row(row.id, row.name, row.arn, new_status, row.created_ms, now, props, row.request, row.kind,
-                     values.get("start_ms", row.start_ms), values.get("end_ms", row.end_ms))
+        fresh = _Row(
+            row.id,
+            row.name,
+            row.arn,
+            new_status,
+            row.created_ms,
+            now,
+            props,
+            row.request,
+            row.kind,
+            values.get("start_ms", row.start_ms),
+            values.get("end_ms", row.end_ms),
+        )
         if changed:
             self._publish(tx, row.kind, fresh)
-        return _description(fresh)
+        return self._describe_row(fresh)
 
     def _publish(self, tx: Connection, kind: str, row: _Row) -> None:
-        self.outbox.publish(tx, EVENT_SOURCE, STATE_CHANGE[kind], _description(row), [row.arn])
+        event = self.kinds[kind].event if kind in self.kinds else STATE_CHANGE[kind]
+        self.outbox.publish(tx, EVENT_SOURCE, event, self._describe_row(row), [row.arn])
+
+    def _describe_row(self, row: _Row) -> dict[str, Any]:
+        return self.kinds[row.kind].describe(row) if row.kind in self.kinds else _description(row)
 
 
 # -- rows and descriptions ------------------------------------------------------------------------------------
@@ -532,8 +688,17 @@ class _Row:
     @classmethod
     def of(cls, r: Any) -> _Row:
         return cls(
-            r["id"], r["name"], r["arn"], r["status"], r["created_ms"], r["updated_ms"], dict(r["properties"] or {}),
-            dict(r["request"]), r["type"], r["start_ms"], r["end_ms"],
+            r["id"],
+            r["name"],
+            r["arn"],
+            r["status"],
+            r["created_ms"],
+            r["updated_ms"],
+            dict(r["properties"] or {}),
+            dict(r["request"]),
+            r["type"],
+            r["start_ms"],
+            r["end_ms"],
         )
 
 
@@ -541,8 +706,7 @@ def _load(conn: Connection, name: str, kind: str | None = None, *, lock: bool = 
     e = schema.executions
     stmt = select(e, schema.jobs.c.request).join(schema.jobs, schema.jobs.c.execution_id == e.c.id)
     stmt = stmt.where(e.c.arn == name) if name.startswith("arn:") else stmt.where(e.c.name == name)
-    if kind:
-        stmt = stmt.where(e.c.type == kind)
+    stmt = stmt.where(e.c.type == kind) if kind else stmt.where(e.c.type.in_(models.KINDS))
     if lock:
         stmt = stmt.with_for_update(of=e)
     found = conn.execute(stmt).mappings().first()
@@ -554,7 +718,11 @@ def _load(conn: Connection, name: str, kind: str | None = None, *, lock: bool = 
 
 def _load_by_id(conn: Connection, job_id: str, *, lock: bool = False) -> _Row:
     e = schema.executions
-    stmt = select(e, schema.jobs.c.request).join(schema.jobs, schema.jobs.c.execution_id == e.c.id).where(e.c.id == job_id)
+    stmt = (
+        select(e, schema.jobs.c.request)
+        .join(schema.jobs, schema.jobs.c.execution_id == e.c.id)
+        .where(e.c.id == job_id)
+    )
     if lock:
         stmt = stmt.with_for_update(of=e)
     return _Row.of(conn.execute(stmt).mappings().one())
@@ -644,7 +812,9 @@ def _check_local_sources(spec: JobSpec) -> None:
         if spec.source and "://" not in spec.source and not spec.source.endswith(".tar.gz"):
             folder = Path(spec.source).expanduser()
             if not folder.is_dir():
-                raise ValidationError(f"source dir {spec.source} is not a folder; give the folder that holds the script")
+                raise ValidationError(
+                    f"source dir {spec.source} is not a folder; give the folder that holds the script"
+                )
             if not (folder / spec.entry_point).is_file():
                 raise ValidationError(f"entry point {spec.entry_point} is not in {spec.source}")
         elif not spec.source and not Path(spec.entry_point).expanduser().is_file():

@@ -49,6 +49,8 @@ def fetch(uri: str, dest: Path) -> None:
         if local.is_file():
             shutil.copy2(local, dest / local.name)
         elif local.is_dir():
+            if dest.resolve().is_relative_to(local.resolve()):  # a copy into itself would never end
+                raise ValidationError(f"{uri} holds the job's own folder {dest}; give a folder that does not")
             shutil.copytree(local, dest, dirs_exist_ok=True)
         else:
             raise NotFoundError(f"{uri} does not exist")

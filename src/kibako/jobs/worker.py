@@ -62,7 +62,9 @@ class Worker:
     def need(self, asked: Resources) -> Resources:
         """What a job takes here: what it asked for, at most the whole executor."""
         c = self.capacity
-        return Resources(min(asked.cpus, c.cpus), min(asked.memory_mib, c.memory_mib), min(asked.gpus, c.gpus))
+        return Resources(
+            min(asked.cpus, c.cpus), min(asked.memory_mib, c.memory_mib), min(asked.gpus, c.gpus)
+        )
 
     def free(self) -> Resources:
         with self._lock:
@@ -117,8 +119,10 @@ class Worker:
             if claim is None:
                 return claimed
             claimed = True
-            asked = claim.spec.total
-            thread = threading.Thread(target=self._run_one, args=(claim,), name=f"kibako-job-{claim.spec.name}")
+            # Work of a registered kind (a tuning job) takes no slots: it only starts jobs and watches them.
+            asked = claim.spec.total if claim.spec is not None else Resources(0, 0, 0)
+            label = claim.spec.name if claim.spec is not None else claim.arn.rsplit("/", 1)[-1]
+            thread = threading.Thread(target=self._run_one, args=(claim,), name=f"kibako-job-{label}")
             with self._lock:
                 self._running[claim.job_id] = _Running(claim.job_id, self.need(asked), thread)
             thread.start()
@@ -126,9 +130,17 @@ class Worker:
 
     def _run_one(self, claim: Any) -> None:
         try:
-            AttemptRunner(
-                self.jobs, claim, self.executor, worker_id=self.id, lease_ms=self.lease_ms, config=self.services.config
-            ).run()
+            if claim.spec is None:  # e.g. a HyperParameterTuningJob: kibako.tuning.runner.TuningRunner
+                self.jobs.kinds[claim.kind].run(self.jobs, claim, self.id, self.lease_ms, self._stop.is_set)
+            else:
+                AttemptRunner(
+                    self.jobs,
+                    claim,
+                    self.executor,
+                    worker_id=self.id,
+                    lease_ms=self.lease_ms,
+                    config=self.services.config,
+                ).run()
         except BaseException as exc:  # noqa: BLE001 - a broken job must not take the worker down
             self.errors.append(exc)
         finally:

@@ -24,10 +24,12 @@ class Kibako:
         tokens: Any,
         artifacts: Any,
         jobs: Any = None,
+        tuning: Any = None,
         services: Any = None,
         closer: Any = None,
     ) -> None:
         from kibako.sdk.jobs import Jobs
+        from kibako.sdk.tuning import Tuning
 
         self.config = config
         self.tracking = tracking
@@ -36,6 +38,7 @@ class Kibako:
         self.tokens = tokens
         self.artifacts = artifacts
         self.jobs = Jobs(self, jobs, services)
+        self.tuning = Tuning(tuning, self.jobs, services)
         self._closer = closer
 
     def __repr__(self) -> str:
@@ -63,7 +66,11 @@ class Kibako:
         job_run = os.environ.get("KIBAKO_RUN_ID")
         if job_run and parent is None:
             attached = ActiveRun(
-                self, self.tracking.get_run(job_run), sync=sync, max_buffered=max_buffered, flush_interval=flush_interval
+                self,
+                self.tracking.get_run(job_run),
+                sync=sync,
+                max_buffered=max_buffered,
+                flush_interval=flush_interval,
             )
             attached.owns_run = False
             # Steps go on from what earlier attempts of the job logged, so a resumed script never repeats one.
@@ -147,6 +154,7 @@ def connect(uri: str | None = None, *, home: str | None = None, token: str | Non
         tokens=services.tokens,
         artifacts=services.artifacts,
         jobs=services.jobs,
+        tuning=services.tuning,
         services=services,
         closer=services.close,
     )

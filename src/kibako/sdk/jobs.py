@@ -130,13 +130,18 @@ class Jobs:
         ``inputs`` maps channel names to paths or URIs; ``hyperparameters`` reach the script as ``--name value``
         and ``SM_HP_*``; ``metric_definitions`` maps metric names to regexes over the script's output.
         """
-        hps = {str(k): json.dumps(v) for k, v in (hyperparameters or {}).items()}
+        from kibako.jobs.contract import encode_hyperparameters
+
+        hps = encode_hyperparameters({str(k): v for k, v in (hyperparameters or {}).items()})
         hps["sagemaker_program"] = json.dumps(entry_point if source_dir else _local_uri(entry_point))
         if source_dir:
             hps["sagemaker_submit_directory"] = json.dumps(_local_uri(source_dir))
         request: dict[str, Any] = {
             "TrainingJobName": name or job_name(Path(entry_point).stem),
-            "AlgorithmSpecification": {"TrainingInputMode": "File", "MetricDefinitions": _definitions(metric_definitions)},
+            "AlgorithmSpecification": {
+                "TrainingInputMode": "File",
+                "MetricDefinitions": _definitions(metric_definitions),
+            },
             "HyperParameters": hps,
             "InputDataConfig": [
                 {
@@ -193,7 +198,8 @@ class Jobs:
             script = Path(entry_point).expanduser().resolve()
             if not script.is_file():
                 raise ValidationError(f"entry point {entry_point} does not exist")
-            processing_inputs.append(_processing_input("code", str(script.parent), "/opt/ml/processing/input/code"))
+            # The script alone, as ScriptProcessor uploads it: its folder may hold anything (even KIBAKO_HOME).
+            processing_inputs.append(_processing_input("code", str(script), "/opt/ml/processing/input/code"))
             entrypoint = ["python3", f"/opt/ml/processing/input/code/{script.name}"]
         if not entrypoint:
             raise ValidationError("give the script (entry_point) or the command to run")
@@ -249,7 +255,9 @@ class Jobs:
     def describe(self, name: str) -> dict[str, Any]:
         return dict(self.service.describe_job(name))
 
-    def list(self, status: str | None = None, kind: str | None = None, max_results: int = 100) -> list[dict[str, Any]]:
+    def list(
+        self, status: str | None = None, kind: str | None = None, max_results: int = 100
+    ) -> list[dict[str, Any]]:
         return list(self.service.list_jobs(kind, status, max_results))
 
     def stop(self, name: str) -> None:
@@ -261,7 +269,9 @@ class Jobs:
         parts = []
         for path in sorted(folder.glob("*.log")) if folder.is_dir() else []:
             text = path.read_text(errors="replace")
-            parts.append(text if len(parts) == 0 and len(list(folder.glob("*.log"))) == 1 else f"[{path.stem}]\n{text}")
+            parts.append(
+                text if len(parts) == 0 and len(list(folder.glob("*.log"))) == 1 else f"[{path.stem}]\n{text}"
+            )
         return "".join(parts)
 
     def log_files(self, name: str) -> list[Path]:
@@ -273,23 +283,25 @@ class Jobs:
         return self._client.config.home / "jobs" / name / "logs"
 
     def wait(self, name: str, timeout: float | None = None, poll: float = 0.5) -> dict[str, Any]:
-        """Block until the job ends; embedded with no worker running, this process runs it."""
+        """Block until the job ends; embedded with no worker alive (none was started, or the one running the job
+        died), this process runs it."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        desc = self.describe(name)
-        if desc[_status_key(desc)] not in FINAL and self._services is not None and not self.live_workers():
-            from kibako.jobs.worker import Worker
 
-            def done() -> bool:
-                d = self.describe(name)
-                return d[_status_key(d)] in FINAL or (deadline is not None and time.monotonic() > deadline)
+        def done() -> bool:
+            d = self.describe(name)
+            return d[_status_key(d)] in FINAL or (deadline is not None and time.monotonic() > deadline)
 
-            Worker(self._services, poll_seconds=0.05).run(until=done)
         while True:
             desc = self.describe(name)
             if desc[_status_key(desc)] in FINAL:
                 return desc
             if deadline is not None and time.monotonic() > deadline:
                 raise TimeoutError(f"job {name} is still {desc[_status_key(desc)]} after {timeout} s")
+            if self._services is not None and not self.live_workers():  # checked again on every poll
+                from kibako.jobs.worker import Worker
+
+                Worker(self._services, poll_seconds=0.05).run(until=done)
+                continue
             time.sleep(poll)
 
     def live_workers(self) -> list[dict[str, Any]]:
@@ -368,6 +380,8 @@ def _common(
     if environment:
         request["Environment"] = dict(environment)
     if experiment or run_name:
-        request["ExperimentConfig"] = {k: v for k, v in {"ExperimentName": experiment, "RunName": run_name}.items() if v}
+        request["ExperimentConfig"] = {
+            k: v for k, v in {"ExperimentName": experiment, "RunName": run_name}.items() if v
+        }
     if tags:
         request["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]

@@ -151,5 +151,6 @@ def connect_remote(config: Config) -> Any:
         tokens=remote["tokens"],
         artifacts=RemoteArtifacts(http),
         jobs=remote["jobs"],
+        tuning=remote["tuning"],
         closer=http.close,
     )

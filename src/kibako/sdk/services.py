@@ -13,6 +13,7 @@ from kibako.jobs.service import JobService
 from kibako.lineage.service import LineageService
 from kibako.store.engine import Store
 from kibako.tracking.service import TrackingService
+from kibako.tuning.service import TuningService
 
 # Service name on the wire -> class. The HTTP API and the remote client are both built from this table.
 SERVICE_CLASSES: dict[str, type] = {
@@ -21,6 +22,7 @@ SERVICE_CLASSES: dict[str, type] = {
     "events": Outbox,
     "tokens": TokenService,
     "jobs": JobService,
+    "tuning": TuningService,
 }
 
 
@@ -35,6 +37,7 @@ class Services:
     tracking: TrackingService
     tokens: TokenService
     jobs: JobService
+    tuning: TuningService
 
     @classmethod
     def open(cls, config: Config, clock: Clock | None = None) -> Services:
@@ -49,7 +52,19 @@ class Services:
         lineage = LineageService(store, clock, **where)
         tracking = TrackingService(store, clock, outbox, lineage, artifact_root=config.artifact_uri, **where)
         jobs = JobService(store, clock, outbox, lineage, tracking, artifact_root=config.artifact_uri, **where)
-        return cls(config, store, artifacts, clock, outbox, lineage, tracking, TokenService(store, clock), jobs)
+        tuning = TuningService(jobs)  # registers tuning jobs with the queue, so every worker can run them
+        return cls(
+            config,
+            store,
+            artifacts,
+            clock,
+            outbox,
+            lineage,
+            tracking,
+            TokenService(store, clock),
+            jobs,
+            tuning,
+        )
 
     def by_name(self, name: str) -> Any:
         return {
@@ -58,6 +73,7 @@ class Services:
             "events": self.outbox,
             "tokens": self.tokens,
             "jobs": self.jobs,
+            "tuning": self.tuning,
         }[name]
 
     def close(self) -> None:
