@@ -13,6 +13,9 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	# torch first, on its own: asked for directly, pip takes the CPU build when one is on the machine, where a
+	# full resolution of the extras can wander off to a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q 'torch==2.13.0'
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 

@@ -8,7 +8,10 @@ a handle that can be polled and signalled. The Ray executor needs the job folder
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
+import select
+import shutil
 import signal
 import subprocess
 from dataclasses import dataclass
@@ -59,18 +62,27 @@ def _die_with_parent() -> None:
         pass
 
 
+@functools.cache
+def _setpriv() -> str | None:
+    return shutil.which("setpriv")
+
+
 def start_process(launch: Launch) -> subprocess.Popen[bytes]:
     launch.log.parent.mkdir(parents=True, exist_ok=True)
+    # The parent-death signal through setpriv (util-linux) keeps Python's fast process start; a preexec_fn
+    # would force the slow fork path and hold the worker thread.
+    setpriv = _setpriv() if os.name == "posix" else None
+    argv = [setpriv, "--pdeathsig", "KILL", *launch.argv] if setpriv else launch.argv
     with open(launch.log, "ab") as log:
         return subprocess.Popen(
-            launch.argv,
+            argv,
             env=launch.env,
             cwd=launch.cwd,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent if os.name == "posix" else None,  # noqa: PLW1509
+            preexec_fn=None if setpriv or os.name != "posix" else _die_with_parent,  # noqa: PLW1509
         )
 
 
@@ -96,6 +108,23 @@ class LocalInstance:
 
     def signal(self, sig: int) -> None:
         signal_group(self.process, sig)
+
+    def wait(self, timeout: float) -> None:
+        """Return when the process ends or after ``timeout`` seconds, whichever comes first."""
+        if self.process.poll() is not None:
+            return
+        try:
+            fd = os.pidfd_open(self.process.pid)
+        except (AttributeError, OSError):  # no pidfd (not Linux, or an old kernel): sleep-poll instead
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+            return
+        try:
+            select.select([fd], [], [], timeout)
+        finally:
+            os.close(fd)
 
 
 class LocalExecutor:

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from kibako.jobs.metrics import MetricScraper
 from kibako.jobs.service import DONE, QUEUED, Claim, JobService, LeaseLostError
 
 TICK = 0.05
+STOP_CHECK_SECONDS = 1.0
 CHECKPOINT_SYNC_SECONDS = 5.0
 METRIC_FLUSH_SECONDS = 1.0
 SYSTEM_SAMPLE_SECONDS = 5.0
@@ -83,6 +85,7 @@ class AttemptRunner:
         lease_ms: int,
         config: Config,
         python: str = sys.executable,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self.jobs = jobs
         self.tracking = jobs.tracking
@@ -93,6 +96,7 @@ class AttemptRunner:
         self.lease_ms = lease_ms
         self.config = config
         self.python = python
+        self.stopping = stopping
         self.job_root = config.home / "jobs" / self.spec.name
         self.attempt_root = self.job_root / f"attempt-{claim.attempt}"
         self.log_dir = self.job_root / "logs"
@@ -334,7 +338,8 @@ class AttemptRunner:
                     next_flush = now + METRIC_FLUSH_SECONDS
                 if now >= next_renew:
                     lease = self.jobs.renew(self.claim.job_id, self.worker_id, self.lease_ms)
-                    next_renew = now + self.lease_ms / 3000
+                    # At least every second: a stop request is seen within a second, whatever the lease.
+                    next_renew = now + min(self.lease_ms / 3000, STOP_CHECK_SECONDS)
                     if not lease.held:
                         watch.reason = "lease"
                         for instance in instances:
@@ -362,7 +367,9 @@ class AttemptRunner:
                     for instance in instances:
                         instance.signal(signal.SIGKILL)
                     watch.killed = True
-                time.sleep(TICK)
+                if watch.reason is None and self.stopping():
+                    self._terminate(instances, watch, "shutdown")
+                _pause(instances, TICK)
         finally:
             for sampler in samplers:
                 sampler.stop()
@@ -460,6 +467,14 @@ class AttemptRunner:
                     **billing,
                     "Interruptions": int(self.claim.properties.get("Interruptions", 0) or 0) + 1,
                 },
+                release=QUEUED,
+            )
+            return QUEUED
+        if watch.reason == "shutdown":
+            self._update(
+                secondary=models.RESTARTING,
+                message=f"worker {self.worker_id} shut down; the job restarts from its checkpoints on the next worker",
+                fields=billing,
                 release=QUEUED,
             )
             return QUEUED
@@ -621,6 +636,15 @@ class _Periodic:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+def _pause(instances: list[Instance], seconds: float) -> None:
+    """Sleep ``seconds``, waking as soon as an instance that can say so ends (the next job starts sooner)."""
+    waiter = next((i for i in instances if hasattr(i, "wait") and i.poll() is None), None)
+    if waiter is None:
+        time.sleep(seconds)
+    else:
+        waiter.wait(seconds)
 
 
 def _with_description(claim: Claim, desc: dict[str, Any]) -> Claim:

@@ -117,6 +117,19 @@ class JobService:
         self.account = account
         self.artifact_root = artifact_root.rstrip("/")
         self.kinds: dict[str, WorkKind] = {}
+        self._listeners: list[Callable[[], None]] = []
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call ``listener`` after each job is queued by this process (a worker here wakes up at once)."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def _queued(self) -> None:
+        for listener in list(self._listeners):
+            listener()
 
     def register_kind(self, kind: str, work: WorkKind) -> None:
         """Let the queue hold work of ``kind``: workers claim it (it takes no slots) and run ``work.run``."""
@@ -165,6 +178,7 @@ class JobService:
                 },
             )
             self._publish(tx, kind, row)
+        self._queued()
         return self._describe_row(row)
 
     def check_training_request(self, request: dict[str, Any], *, snapshot: bool = False) -> dict[str, Any]:
@@ -256,6 +270,7 @@ class JobService:
         except BaseException:
             self.tracking.end_run(run.id, models.FAILED)
             raise
+        self._queued()
         return {_FIELDS[kind][1]: job_arn}
 
     def _snapshot_code(self, spec: JobSpec) -> JobSpec:

@@ -55,6 +55,9 @@ class Worker:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
+        # Set only by stop(): running jobs are stopped and given back to the queue. A worker that merely ends
+        # (until / until_idle) lets its running jobs finish first.
+        self._shutdown = threading.Event()
         self.errors: list[BaseException] = []
 
     # -- slots ---------------------------------------------------------------------------------------------
@@ -86,6 +89,7 @@ class Worker:
         """Claim and run jobs until ``stop()``, until ``until()`` is true, or (``until_idle``) until no job is
         running and none is waiting."""
         self.jobs.register_worker(self.id, self.executor.name, self.capacity)
+        self.jobs.add_listener(self._wake.set)  # a job submitted in this process is claimed at once
         next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
         try:
             while not self._stop.is_set():
@@ -104,11 +108,15 @@ class Worker:
                     self._wake.clear()
         finally:
             self._stop.set()
+            self.jobs.remove_listener(self._wake.set)
             for running in list(self._running.values()):
                 running.thread.join()
             self.jobs.unregister_worker(self.id)
 
     def stop(self) -> None:
+        """End the worker: its running jobs get SIGTERM and go back to the queue, to restart from their
+        checkpoints on the next worker."""
+        self._shutdown.set()
         self._stop.set()
         self._wake.set()
 
@@ -131,7 +139,9 @@ class Worker:
     def _run_one(self, claim: Any) -> None:
         try:
             if claim.spec is None:  # e.g. a HyperParameterTuningJob: kibako.tuning.runner.TuningRunner
-                self.jobs.kinds[claim.kind].run(self.jobs, claim, self.id, self.lease_ms, self._stop.is_set)
+                self.jobs.kinds[claim.kind].run(
+                    self.jobs, claim, self.id, self.lease_ms, self._shutdown.is_set
+                )
             else:
                 AttemptRunner(
                     self.jobs,
@@ -140,6 +150,7 @@ class Worker:
                     worker_id=self.id,
                     lease_ms=self.lease_ms,
                     config=self.services.config,
+                    stopping=self._shutdown.is_set,
                 ).run()
         except BaseException as exc:  # noqa: BLE001 - a broken job must not take the worker down
             self.errors.append(exc)
