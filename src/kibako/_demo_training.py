@@ -2,7 +2,7 @@
 
 The script trains an SGD classifier epoch by epoch, checkpoints after each epoch, prints ``epoch=N
 val_auc=X;`` lines for MetricDefinitions, and resumes from its checkpoint when restarted. The demo runs it as
-a spot job interrupted once, then tunes its learning rate with a small tuning job.
+a spot job interrupted once, then tunes its regularisation with a small tuning job.
 """
 
 from __future__ import annotations
@@ -73,5 +73,24 @@ def spot_job(kb: Any, source: Path, dataset: Path) -> Any:
         max_wait=1200,
         grace_seconds=5,
         experiment="churn-demo-jobs",
+        wait=True,
+    )
+
+
+def tuning_job(kb: Any, source: Path, dataset: Path) -> Any:
+    """A small Random search over the script's regularisation, two trials at a time."""
+    return kb.tuning.start(
+        "train.py",
+        str(source),
+        ranges={"alpha": "float:1e-5:1e-1:log"},
+        objective_metric="val_auc",
+        metric_definitions=METRICS,
+        objective_type="Maximize",
+        inputs={"train": str(dataset)},
+        static_hyperparameters={"epochs": 3, "epoch-seconds": 0},
+        strategy="Random",
+        max_jobs=4,
+        max_parallel=2,
+        seed=7,
         wait=True,
     )

@@ -87,7 +87,7 @@ def train(kb: kibako.Kibako, dataset: Path, model: str, params: dict[str, Any], 
 
 
 def _training_job(kb: kibako.Kibako, dataset: Path, console: Any, err: Any) -> None:
-    from kibako._demo_training import spot_job, write_script
+    from kibako._demo_training import spot_job, tuning_job, write_script
 
     source = write_script(kb.config.home / "demo-code")
     err.print("\n[bold]Training job[/]: script mode, managed spot, one interruption injected 1 s in")
@@ -102,6 +102,23 @@ def _training_job(kb: kibako.Kibako, dataset: Path, console: Any, err: Any) -> N
         f"{training} s training, {billable} s billable (savings {100 * (1 - billable / training):.0f}%)\n"
         f"  model: {job.model_uri}\n"
         f"  kibako jobs describe {job.name}\n  kibako jobs logs {job.name}",
+        markup=False,
+        highlight=False,
+    )
+    err.print("\n[bold]Tuning job[/]: Random search over alpha, 4 trials, 2 at a time")
+    tuning = tuning_job(kb, source, dataset)
+    best = tuning.best or {}
+    console.print(f"\n[bold]Tuning job[/] {tuning.name}: {tuning.status}", highlight=False)
+    for trial in tuning.trials():
+        objective = trial.get("FinalHyperParameterTuningJobObjectiveMetric") or {}
+        console.print(
+            f"  {trial['TrainingJobName']:<40} alpha={trial['TunedHyperParameters']['alpha']:<24} "
+            f"val_auc={objective.get('Value', float('nan')):.4f}  {trial['TrainingJobStatus']}",
+            markup=False,
+            highlight=False,
+        )
+    console.print(
+        f"  best: {best.get('TrainingJobName')}\n  kibako tuning describe {tuning.name}",
         markup=False,
         highlight=False,
     )
