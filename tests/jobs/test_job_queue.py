@@ -26,15 +26,32 @@ from kibako.jobs.runner import AttemptRunner
 from kibako.jobs.service import LeaseLostError
 from kibako.jobs.worker import Worker
 from kibako.sdk.services import Services
+from tests.conftest import PG_URL
+from tests.store.conftest import reset_postgres
 
 SCRIPTS = Path(__file__).parent / "scripts"
 LOSS = {"loss": r"loss=([0-9.]+)"}
 BIG_MEMORY = 64 * 1024
 
 
-@pytest.fixture
-def kb(monkeypatch: pytest.MonkeyPatch) -> Iterator[kibako.Kibako]:
-    """Embedded; ``wait=False`` only queues (the tests choose the workers)."""
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param(
+            "postgresql",
+            marks=[
+                pytest.mark.postgres,
+                pytest.mark.skipif(not PG_URL, reason="KIBAKO_TEST_DATABASE_URL is not set (no PostgreSQL)"),
+            ],
+        ),
+    ]
+)
+def kb(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[kibako.Kibako]:
+    """Embedded, on SQLite and on PostgreSQL; ``wait=False`` only queues (the tests choose the workers)."""
+    if request.param == "postgresql":
+        assert PG_URL
+        reset_postgres(PG_URL)
+        monkeypatch.setenv("KIBAKO_DATABASE_URL", PG_URL)
     client = kibako.connect()
     monkeypatch.setattr(client.jobs, "ensure_worker", lambda: None)
     yield client

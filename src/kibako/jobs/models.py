@@ -156,7 +156,8 @@ def parse_training(request: dict[str, Any]) -> JobSpec:
             raise ValidationError("StoppingCondition.MaxWaitTimeInSeconds is for spot training only")
         if max_wait < max_runtime:
             raise ValidationError(
-                f"MaxWaitTimeInSeconds ({max_wait}) must be at least MaxRuntimeInSeconds ({max_runtime})"
+                f"MaxWaitTimeInSeconds ({max_wait}) must be at least MaxRuntimeInSeconds ({max_runtime}); "
+                "set MaxRuntimeInSeconds (--max-run, default 86400) to at most the wait"
             )
     checkpoint = req.get("CheckpointConfig") or {}
     _mapping(checkpoint, "CheckpointConfig")
