@@ -16,6 +16,8 @@ from typing import Any
 
 import psutil
 import pytest
+from tests.conftest import PG_URL
+from tests.store.conftest import reset_postgres
 
 import kibako
 import kibako.sdk.jobs
@@ -26,8 +28,6 @@ from kibako.jobs.runner import AttemptRunner
 from kibako.jobs.service import LeaseLostError
 from kibako.jobs.worker import Worker
 from kibako.sdk.services import Services
-from tests.conftest import PG_URL
-from tests.store.conftest import reset_postgres
 
 SCRIPTS = Path(__file__).parent / "scripts"
 LOSS = {"loss": r"loss=([0-9.]+)"}
