@@ -520,28 +520,14 @@ class AttemptRunner:
                 shutil.copytree(folder.output_data, merged_output, dirs_exist_ok=True)
             archive = pack_dir(model, Path(scratch) / "model.tar.gz")
             stored = transfer.put(archive, f"{base}/model.tar.gz")
-            self.jobs.record_output(
-                self.claim.job_id,
-                self.claim.run_id,
-                uri=stored.uri,
-                digest=stored.digest,
-                size=stored.size,
-                type="Model",
-                role="model",
-            )
+            self.jobs.record_output(self.claim.job_id, self.claim.run_id, stored, type="Model", role="model")
             fields["ModelArtifacts"] = {"S3ModelArtifacts": stored.uri}
             if any(merged_output.iterdir()):
                 data = transfer.put(
                     pack_dir(merged_output, Path(scratch) / "output.tar.gz"), f"{base}/output.tar.gz"
                 )
                 self.jobs.record_output(
-                    self.claim.job_id,
-                    self.claim.run_id,
-                    uri=data.uri,
-                    digest=data.digest,
-                    size=data.size,
-                    type="DataSet",
-                    role="output",
+                    self.claim.job_id, self.claim.run_id, data, type="DataSet", role="output"
                 )
                 fields["OutputDataArtifacts"] = {"S3OutputUri": data.uri}
         fields["FinalMetricDataList"] = self._final_metrics()
@@ -556,13 +542,7 @@ class AttemptRunner:
                 continue
             stored = transfer.put(local, output.uri)
             self.jobs.record_output(
-                self.claim.job_id,
-                self.claim.run_id,
-                uri=stored.uri,
-                digest=stored.digest,
-                size=stored.size,
-                type="DataSet",
-                role=output.name,
+                self.claim.job_id, self.claim.run_id, stored, type="DataSet", role=output.name
             )
         return {}
 

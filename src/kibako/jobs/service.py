@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from kibako.artifacts.models import StoredArtifact
 from kibako.core.clock import Clock
 from kibako.core.ids import arn, new_id
 from kibako.core.wire import command, query
@@ -146,37 +147,7 @@ class JobService:
                 raise ConflictError(f"a {kind} named {name!r} exists already; names are unique")
             job_id = new_id()
             row = _Row(job_id, name, job_arn, models.IN_PROGRESS, now, now, properties, request, kind)
-            tx.execute(
-                insert(schema.executions),
-                {
-                    "id": job_id,
-                    "type": kind,
-                    "name": name,
-                    "arn": job_arn,
-                    "context_id": None,
-                    "parent_id": None,
-                    "status": models.IN_PROGRESS,
-                    "start_ms": None,
-                    "end_ms": None,
-                    "properties": properties,
-                    "created_ms": now,
-                    "updated_ms": now,
-                },
-            )
-            tx.execute(
-                insert(schema.jobs),
-                {
-                    "execution_id": job_id,
-                    "kind": kind,
-                    "state": QUEUED,
-                    "request": request,
-                    "cpus": 0,
-                    "memory_mib": 0,
-                    "gpus": 0,
-                    "queued_ms": now,
-                    "attempts": 0,
-                },
-            )
+            _insert_job(tx, row, Resources(0, 0, 0))
             self._publish(tx, kind, row)
         self._queued()
         return self._describe_row(row)
@@ -228,43 +199,13 @@ class JobService:
         }
         try:
             with self.store.write() as tx:
-                tx.execute(
-                    insert(schema.executions),
-                    {
-                        "id": job_id,
-                        "type": kind,
-                        "name": spec.name,
-                        "arn": job_arn,
-                        "context_id": None,
-                        "parent_id": None,
-                        "status": models.IN_PROGRESS,
-                        "start_ms": None,
-                        "end_ms": None,
-                        "properties": properties,
-                        "created_ms": now,
-                        "updated_ms": now,
-                    },
+                row = _Row(
+                    job_id, spec.name, job_arn, models.IN_PROGRESS, now, now, properties, spec.request, kind
                 )
-                tx.execute(
-                    insert(schema.jobs),
-                    {
-                        "execution_id": job_id,
-                        "kind": kind,
-                        "state": QUEUED,
-                        "request": spec.request,
-                        "cpus": total.cpus,
-                        "memory_mib": total.memory_mib,
-                        "gpus": total.gpus,
-                        "queued_ms": now,
-                        "attempts": 0,
-                    },
-                )
+                _insert_job(tx, row, total)
                 # The run records what the job did; the job is its parent in the graph.
                 self.lineage.record_edge(
                     tx, (EXECUTION, run.id), (EXECUTION, job_id), "AssociatedWith", "run"
-                )
-                row = _Row(
-                    job_id, spec.name, job_arn, models.IN_PROGRESS, now, now, properties, spec.request, kind
                 )
                 self._publish(tx, kind, row)
         except BaseException:
@@ -615,11 +556,13 @@ class JobService:
             self.lineage.record_edge(tx, (ARTIFACT, artifact_id), (EXECUTION, job_id), "ContributedTo", role)
 
     def record_output(
-        self, job_id: str, run_id: str, *, uri: str, digest: str, size: int | None, type: str, role: str
+        self, job_id: str, run_id: str, stored: StoredArtifact, *, type: str, role: str
     ) -> None:
         """An output (the model, output data) as an Artifact the job (and its run) Produced."""
         with self.store.write() as tx:
-            artifact_id = self.lineage.record_artifact(tx, uri=uri, digest=digest, type=type, size=size)
+            artifact_id = self.lineage.record_artifact(
+                tx, uri=stored.uri, digest=stored.digest, type=type, size=stored.size
+            )
             self.lineage.record_edge(tx, (EXECUTION, job_id), (ARTIFACT, artifact_id), "Produced", role)
             self.lineage.record_edge(tx, (EXECUTION, run_id), (ARTIFACT, artifact_id), "Produced", role)
 
@@ -715,6 +658,41 @@ class _Row:
             r["start_ms"],
             r["end_ms"],
         )
+
+
+def _insert_job(tx: Connection, row: _Row, needs: Resources) -> None:
+    """A new job: its Execution node, and its row in the queue."""
+    tx.execute(
+        insert(schema.executions),
+        {
+            "id": row.id,
+            "type": row.kind,
+            "name": row.name,
+            "arn": row.arn,
+            "context_id": None,
+            "parent_id": None,
+            "status": row.status,
+            "start_ms": None,
+            "end_ms": None,
+            "properties": row.properties,
+            "created_ms": row.created_ms,
+            "updated_ms": row.updated_ms,
+        },
+    )
+    tx.execute(
+        insert(schema.jobs),
+        {
+            "execution_id": row.id,
+            "kind": row.kind,
+            "state": QUEUED,
+            "request": row.request,
+            "cpus": needs.cpus,
+            "memory_mib": needs.memory_mib,
+            "gpus": needs.gpus,
+            "queued_ms": row.created_ms,
+            "attempts": 0,
+        },
+    )
 
 
 def _load(conn: Connection, name: str, kind: str | None = None, *, lock: bool = False) -> _Row:
