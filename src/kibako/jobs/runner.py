@@ -135,10 +135,9 @@ class AttemptRunner:
 
     def _run(self) -> str:
         desc = self.claim.description
-        now_ms = self.jobs.clock.time_ms()
-        first = {} if desc.get(_start_key(self.spec)) else {"start_ms": now_ms}
+        first = not desc.get(_start_key(self.spec))
         self._update(
-            secondary=models.DOWNLOADING, message="Downloading the code and input data", fields=first
+            secondary=models.DOWNLOADING, message="Downloading the code and input data", started=first
         )
         try:
             folders, launches = self._prepare()
@@ -583,6 +582,7 @@ class AttemptRunner:
         message: str = "",
         fields: dict[str, Any] | None = None,
         release: str | None = None,
+        started: bool = False,
     ) -> None:
         desc = self.jobs.update(
             self.claim.job_id,
@@ -592,6 +592,7 @@ class AttemptRunner:
             message=message,
             fields=fields,
             release=release,
+            started=started,
         )
         self.claim = _with_description(self.claim, desc)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -219,7 +219,6 @@ class JobService:
         uploads it): later edits to the files do not change a queued job, and any worker can fetch it."""
         import json
         import tempfile
-        from dataclasses import replace
         from pathlib import Path
 
         from kibako.artifacts.packing import pack_dir
@@ -261,7 +260,6 @@ class JobService:
 
     def _with_defaults(self, spec: JobSpec) -> JobSpec:
         """Fill what a request may leave out: where the model, outputs and checkpoints go."""
-        from dataclasses import replace
 
         base = f"{self.artifact_root}/jobs"
         request = dict(spec.request)
@@ -522,10 +520,12 @@ class JobService:
         message: str = "",
         fields: dict[str, Any] | None = None,
         release: str | None = None,
+        started: bool = False,
     ) -> dict[str, Any]:
         """Change a held job's status, secondary status and description fields in one transaction (with its
-        event); ``release`` gives the job back to the queue (``queued``) or ends it (``done``). Returns the new
-        description. Raises :class:`LeaseLostError` when ``worker_id`` no longer holds the job."""
+        event); ``release`` gives the job back to the queue (``queued``) or ends it (``done``); ``started``
+        records now as the job's start time. Returns the new description. Raises :class:`LeaseLostError` when
+        ``worker_id`` no longer holds the job."""
         j = schema.jobs
         now = self.clock.time_ms()
         with self.store.write() as tx:
@@ -547,6 +547,9 @@ class JobService:
                 tx.execute(
                     update(j).where(j.c.execution_id == job_id).values(state=DONE, lease_until_ms=None)
                 )
+            if started:
+                _write(tx, job_id, {"start_ms": now})
+                row = replace(row, start_ms=now)
             return self._apply(tx, row, status, secondary, message, fields or {}, now)
 
     def record_input(self, job_id: str, *, uri: str, digest: str, size: int | None, role: str) -> None:
@@ -598,21 +601,9 @@ class JobService:
                 transitions = props.get("SecondaryStatusTransitions", [])
                 if transitions and transitions[-1].get("EndTime") is None:
                     transitions[-1]["EndTime"] = now
-        if "start_ms" in fields:
-            values["start_ms"] = props.pop("start_ms")
         _write(tx, row.id, values)
-        fresh = _Row(
-            row.id,
-            row.name,
-            row.arn,
-            new_status,
-            row.created_ms,
-            now,
-            props,
-            row.request,
-            row.kind,
-            values.get("start_ms", row.start_ms),
-            values.get("end_ms", row.end_ms),
+        fresh = replace(
+            row, status=new_status, updated_ms=now, properties=props, end_ms=values.get("end_ms", row.end_ms)
         )
         if changed:
             self._publish(tx, row.kind, fresh)
