@@ -487,7 +487,7 @@ class AttemptRunner:
             tail = _tail(self._log(host), self._log_starts.get(host, 0))
             reason = failure_reason(folders[failed], codes[failed], tail)
             return self._finish(
-                models.FAILED, models.FAILED, "Training job failed", {**billing, "FailureReason": reason}
+                models.FAILED, models.FAILED, f"{self._what} failed", {**billing, "FailureReason": reason}
             )
         uploaded = self._upload(folders)
         if watch.reason == "stop":
@@ -502,11 +502,12 @@ class AttemptRunner:
                 {**billing, **uploaded},
             )
         return self._finish(
-            models.COMPLETED, models.COMPLETED, "Training job completed", {**billing, **uploaded}
+            models.COMPLETED, models.COMPLETED, f"{self._what} completed", {**billing, **uploaded}
         )
 
     def _upload(self, folders: list[JobPaths]) -> dict[str, Any]:
-        self._update(secondary=models.UPLOADING, message="Uploading the generated training model")
+        what = "the generated training model" if self.spec.kind == models.TRAINING else "the outputs"
+        self._update(secondary=models.UPLOADING, message=f"Uploading {what}")
         if self.spec.kind == models.PROCESSING:
             return self._upload_processing(folders)
         base = f"{self.spec.output_path.rstrip('/')}/{self.spec.name}/output"
@@ -573,6 +574,10 @@ class AttemptRunner:
         self._update(status=status, secondary=secondary, message=message, fields=fields, release=DONE)
         self.tracking.end_run(self.claim.run_id, status if status != models.STOPPING else models.STOPPED)
         return DONE
+
+    @property
+    def _what(self) -> str:
+        return "Training job" if self.spec.kind == models.TRAINING else "Processing job"
 
     def _update(
         self,
