@@ -432,6 +432,16 @@ class JobService:
         whose lease ran out counts as waiting. None when nothing fits."""
         j = schema.jobs
         now = self.clock.time_ms()
+        # A read first: an idle worker polling an empty queue never takes the write lock.
+        with self.store.read() as conn:
+            waiting = conn.execute(
+                select(j.c.execution_id)
+                .where(j.c.state != DONE)
+                .where((j.c.state == QUEUED) | (j.c.lease_until_ms < now))
+                .limit(1)
+            ).first()
+        if waiting is None:
+            return None
         with self.store.write() as tx:
             candidates = tx.execute(
                 select(

@@ -40,7 +40,7 @@ class Worker:
         executor: Any = None,
         *,
         lease_seconds: float | None = None,
-        poll_seconds: float = 0.2,
+        poll_seconds: float = 0.1,
         worker_id: str | None = None,
     ) -> None:
         self.services = services
