@@ -30,7 +30,11 @@ def test_demo_trains_finds_the_best_and_draws_lineage(
 def test_demo_training_job_survives_its_spot_interruption(tmp_path: Path) -> None:
     main(str(tmp_path / "demo"))
     kb = kibako.connect(home=str(tmp_path / "demo"))
-    spot = [s for s in kb.jobs.list(kind="TrainingJob") if "Interruptions" in kb.jobs.describe(s["TrainingJobName"])]
+    spot = [
+        s
+        for s in kb.jobs.list(kind="TrainingJob")
+        if "Interruptions" in kb.jobs.describe(s["TrainingJobName"])
+    ]
     assert len(spot) == 1
     desc = kb.jobs.describe(spot[0]["TrainingJobName"])
     assert desc["TrainingJobStatus"] == "Completed" and desc["Interruptions"] == 1
@@ -41,4 +45,6 @@ def test_demo_training_job_survives_its_spot_interruption(tmp_path: Path) -> Non
     described = kb.tuning.describe(tuning["HyperParameterTuningJobName"])
     assert described["HyperParameterTuningJobStatus"] == "Completed"
     assert described["TrainingJobStatusCounters"]["Completed"] == 4
-    assert described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["MetricName"] == "val_auc"
+    assert (
+        described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["MetricName"] == "val_auc"
+    )
