@@ -264,15 +264,12 @@ class Jobs:
         self.service.stop_job(name)
 
     def logs(self, name: str) -> str:
-        """The job's log (every instance, every attempt), as far as it has been written."""
-        folder = self._log_folder(name)
-        parts = []
-        for path in sorted(folder.glob("*.log")) if folder.is_dir() else []:
-            text = path.read_text(errors="replace")
-            parts.append(
-                text if len(parts) == 0 and len(list(folder.glob("*.log"))) == 1 else f"[{path.stem}]\n{text}"
-            )
-        return "".join(parts)
+        """The job's log (every instance, every attempt), as far as it has been written; with several
+        instances, each log is headed by its host's name."""
+        files = self.log_files(name)
+        if len(files) == 1:
+            return files[0].read_text(errors="replace")
+        return "".join(f"[{path.stem}]\n{path.read_text(errors='replace')}" for path in files)
 
     def log_files(self, name: str) -> list[Path]:
         folder = self._log_folder(name)
