@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+import kibako
 from kibako.cli._app import app
 
 runner = CliRunner()
@@ -100,8 +102,6 @@ def test_stopping_a_finished_job_is_refused(source: Path) -> None:
 
 
 def test_worker_until_idle_runs_what_is_queued(source: Path) -> None:
-    import kibako
-
     kb = kibako.connect()
     kb.jobs.service.create_training_job(
         {
@@ -116,3 +116,25 @@ def test_worker_until_idle_runs_what_is_queued(source: Path) -> None:
     code, _, err = invoke("worker", "--until-idle")
     assert code == 0 and "worker" in err
     assert kb.jobs.describe("queued")["TrainingJobStatus"] == "Completed"
+
+
+def test_logs_follow_prints_a_finished_job_whole_and_returns(source: Path) -> None:
+    invoke("jobs", "train", "--entry-point", "train.py", "--source-dir", str(source), "--hp", "epochs=3",
+           "--name", "followed", "--wait")  # fmt: skip
+    code, out, _ = invoke("jobs", "logs", "followed", "-f")
+    assert code == 0
+    assert out.count("loss=") == 3 and "==== attempt 1" in out
+
+
+def test_a_job_submitted_to_a_server_runs_there_and_its_logs_read_back(
+    source: Path, live_server: Any
+) -> None:
+    from kibako.jobs.worker import Worker
+
+    kb = kibako.connect(live_server.url, token=live_server.token("editor"))
+    job = kb.jobs.train("train.py", str(source), hyperparameters={"epochs": 2}, name="remote-job", wait=False)
+    Worker(live_server.services, poll_seconds=0.05).run(until_idle=True)
+    assert job.status == "Completed"
+    assert "loss=0.5;" in kb.jobs.logs("remote-job")
+    part = kb.jobs.read_logs("remote-job", {"algo-1": 10**9})
+    assert part["Logs"] == {"algo-1": ""} and part["Ended"] is True

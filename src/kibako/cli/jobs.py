@@ -241,22 +241,15 @@ def logs(
         return
     offsets: dict[str, int] = {}
     while True:
-        desc = kb.jobs.describe(name)
-        ended = (desc.get("TrainingJobStatus") or desc.get("ProcessingJobStatus")) in (
-            "Completed",
-            "Failed",
-            "Stopped",
-        )
-        for path in kb.jobs.log_files(name):
-            with open(path, "rb") as f:
-                f.seek(offsets.get(path.name, 0))
-                data = f.read()
-            offsets[path.name] = offsets.get(path.name, 0) + len(data)
-            sys.stdout.write(data.decode("utf-8", errors="replace"))
+        part = kb.jobs.read_logs(name, offsets)
+        for text in part["Logs"].values():
+            sys.stdout.write(text)
         sys.stdout.flush()
-        if ended:
+        offsets = part["Offsets"]
+        if part["Ended"] and not any(part["Logs"].values()):
             return
-        time.sleep(0.5)
+        if not any(part["Logs"].values()):
+            time.sleep(0.5)
 
 
 @app.command("stop")

@@ -14,6 +14,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
@@ -108,8 +109,10 @@ class JobService:
         region: str,
         account: str,
         artifact_root: str,
+        home: Path | None = None,
     ) -> None:
         self.store = store
+        self.home = home  # where workers of this store keep job folders and logs ($KIBAKO_HOME)
         self.clock = clock
         self.outbox = outbox
         self.lineage = lineage
@@ -332,6 +335,31 @@ class JobService:
         with self.store.read() as conn:
             rows = [_Row.of(r) for r in conn.execute(stmt).mappings()]
         return [_summary(row) for row in rows]
+
+    @query
+    def read_logs(
+        self, name: str, offsets: dict[str, int] | None = None, max_bytes: int = 1_000_000
+    ) -> dict[str, Any]:
+        """What each instance of a job wrote to its log since ``offsets`` (host -> byte offset), at most
+        ``max_bytes`` per host: ``{"Logs": {host: text}, "Offsets": {host: offset}, "Ended": bool}``. Call
+        again with the returned offsets to follow the job."""
+        desc = self.describe_job(name)
+        status = desc.get("TrainingJobStatus") or desc.get("ProcessingJobStatus")
+        folder = (
+            (self.home / "jobs" / str(desc.get("TrainingJobName") or desc["ProcessingJobName"]) / "logs")
+            if self.home
+            else None
+        )
+        logs: dict[str, str] = {}
+        new_offsets: dict[str, int] = {}
+        for path in sorted(folder.glob("*.log")) if folder and folder.is_dir() else []:
+            start = int((offsets or {}).get(path.stem, 0))
+            with open(path, "rb") as f:
+                f.seek(start)
+                data = f.read(max(1, int(max_bytes)))
+            logs[path.stem] = data.decode("utf-8", errors="replace")
+            new_offsets[path.stem] = start + len(data)
+        return {"Logs": logs, "Offsets": new_offsets, "Ended": status in models.FINAL_STATUSES}
 
     # -- stopping ------------------------------------------------------------------------------------------
 

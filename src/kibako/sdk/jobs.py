@@ -265,19 +265,15 @@ class Jobs:
 
     def logs(self, name: str) -> str:
         """The job's log (every instance, every attempt), as far as it has been written; with several
-        instances, each log is headed by its host's name."""
-        files = self.log_files(name)
-        if len(files) == 1:
-            return files[0].read_text(errors="replace")
-        return "".join(f"[{path.stem}]\n{path.read_text(errors='replace')}" for path in files)
+        instances, each log is headed by its host's name. Works against a server too."""
+        logs = self.read_logs(name)["Logs"]
+        if len(logs) == 1:
+            return next(iter(logs.values()))
+        return "".join(f"[{host}]\n{text}" for host, text in logs.items())
 
-    def log_files(self, name: str) -> list[Path]:
-        folder = self._log_folder(name)
-        return sorted(folder.glob("*.log")) if folder.is_dir() else []
-
-    def _log_folder(self, name: str) -> Path:
-        self.describe(name)  # NotFoundError for a job that does not exist
-        return self._client.config.home / "jobs" / name / "logs"
+    def read_logs(self, name: str, offsets: dict[str, int] | None = None) -> dict[str, Any]:
+        """Log text since ``offsets`` per host, the new offsets, and whether the job has ended (to follow it)."""
+        return dict(self.service.read_logs(name, offsets))
 
     def wait(self, name: str, timeout: float | None = None, poll: float = 0.5) -> dict[str, Any]:
         """Block until the job ends; embedded with no worker alive (none was started, or the one running the job

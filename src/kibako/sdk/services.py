@@ -51,7 +51,16 @@ class Services:
         outbox = Outbox(store, clock, **where)
         lineage = LineageService(store, clock, **where)
         tracking = TrackingService(store, clock, outbox, lineage, artifact_root=config.artifact_uri, **where)
-        jobs = JobService(store, clock, outbox, lineage, tracking, artifact_root=config.artifact_uri, **where)
+        jobs = JobService(
+            store,
+            clock,
+            outbox,
+            lineage,
+            tracking,
+            artifact_root=config.artifact_uri,
+            home=config.home,
+            **where,
+        )
         tuning = TuningService(jobs)  # registers tuning jobs with the queue, so every worker can run them
         return cls(
             config,
