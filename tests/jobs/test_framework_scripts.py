@@ -67,3 +67,38 @@ def test_a_pytorch_script_mode_script_trains_and_its_state_dict_loads(tmp_path: 
     assert len(losses) == 30 and losses[-1] < losses[0] / 10
     state = torch.load(_model_files(job.model_uri, tmp_path / "model") / "model.pth", weights_only=True)
     assert set(state) == {"weight", "bias"} and tuple(state["weight"].shape) == (1, 4)
+
+
+def _request(image: str, *, program: bool = True) -> dict[str, object]:
+    hps = {"sagemaker_program": '"pytorch_train.py"', "sagemaker_submit_directory": f'"{FRAMEWORKS}"'}
+    return {
+        "TrainingJobName": "imaged",
+        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
+        "HyperParameters": hps if program else {},
+    }
+
+
+def test_a_framework_image_runs_in_the_workers_python() -> None:
+    kb = kibako.connect()
+    image = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.1-cpu-py310"
+    kb.jobs.create_training_job(_request(image), wait=True)
+    assert kb.jobs.describe("imaged")["TrainingJobStatus"] == "Completed"
+
+
+@pytest.mark.parametrize(
+    ("image", "program", "says"),
+    [
+        ("123.dkr.ecr.us-east-1.amazonaws.com/my-own-image:latest", True, "not a framework image"),
+        ("683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1", False, "built-in algorithm"),
+    ],
+    ids=["unknown image", "built-in algorithm"],
+)
+def test_an_image_kibako_cannot_honour_is_refused_with_the_reason(
+    image: str, program: bool, says: str
+) -> None:
+    from kibako.errors import ValidationError
+
+    kb = kibako.connect()
+    with pytest.raises(ValidationError, match=says):
+        kb.jobs.create_training_job(_request(image, program=program))
+    assert kb.jobs.list() == []

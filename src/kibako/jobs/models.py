@@ -55,6 +55,17 @@ PROGRAM = "sagemaker_program"
 SUBMIT_DIRECTORY = "sagemaker_submit_directory"
 PROCESSING_BASE = "/opt/ml/processing"
 
+# SageMaker framework container repositories, and the Python package each stands for here: a job naming such
+# an image runs in the worker's Python when that package is installed there.
+FRAMEWORK_IMAGES = {
+    "sagemaker-scikit-learn": "sklearn",
+    "sagemaker-xgboost": "xgboost",
+    "pytorch-training": "torch",
+    "sagemaker-pytorch": "torch",
+    "tensorflow-training": "tensorflow",
+    "huggingface-pytorch-training": "transformers",
+}
+
 
 @dataclass(frozen=True)
 class Channel:
@@ -137,6 +148,7 @@ def parse_training(request: dict[str, Any]) -> JobSpec:
                 f"json.dumps(value)); got {value!r}"
             )
     entry = _decoded(hps.get(PROGRAM, ""))
+    _check_image(algorithm.get("TrainingImage"), "AlgorithmSpecification.TrainingImage", script=bool(entry))
     if not entry:
         raise ValidationError(
             f"the request names no script: set HyperParameters.{PROGRAM} to the entry point (and "
@@ -201,6 +213,7 @@ def parse_processing(request: dict[str, Any]) -> JobSpec:
             "AppSpecification.ContainerEntrypoint must be a list of strings, e.g. "
             '["python3", "/opt/ml/processing/input/code/preprocess.py"]'
         )
+    _check_image(app.get("ImageUri"), "AppSpecification.ImageUri", script=True)
     cluster = (req.get("ProcessingResources") or {}).get("ClusterConfig") or {}
     _mapping(cluster, "ProcessingResources.ClusterConfig")
     count, instance_type, resources = _resources(cluster, "ProcessingResources.ClusterConfig")
@@ -284,6 +297,33 @@ def _decoded(raw: str) -> str:
     except ValueError:
         return raw
     return value if isinstance(value, str) else raw
+
+
+def _check_image(uri: Any, where: str, *, script: bool) -> None:
+    """An image is read as the framework it carries; one we do not know is refused rather than guessed at."""
+    if uri is None or uri == "":
+        return
+    if not isinstance(uri, str):
+        raise ValidationError(f"{where} must be an image URI, got {uri!r}")
+    repository = uri.rsplit("/", 1)[-1].split(":", 1)[0].split("@", 1)[0]
+    package = FRAMEWORK_IMAGES.get(repository)
+    if package is None:
+        raise ValidationError(
+            f"{where} {uri!r} is not a framework image kibako knows ({', '.join(sorted(FRAMEWORK_IMAGES))}); "
+            "leave it out to run the script in the worker's Python"
+        )
+    if not script:
+        raise ValidationError(
+            f"{where} {uri!r} with no {PROGRAM} means SageMaker's built-in algorithm, which kibako does not run; "
+            f"set HyperParameters.{PROGRAM} to a script (script mode)"
+        )
+    import importlib.util
+
+    if importlib.util.find_spec(package) is None:
+        raise ValidationError(
+            f"{where} {uri!r} needs the Python package {package!r}, which the worker's Python lacks; "
+            f"pip install it there (or list it in the source folder's requirements.txt and drop the image)"
+        )
 
 
 def _seconds(block: dict[str, Any], key: str, default: int, limit: int) -> int:
