@@ -13,7 +13,6 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +22,25 @@ from kibako.artifacts.models import StoredArtifact
 from kibako.core.clock import Clock
 from kibako.core.ids import arn, new_id
 from kibako.core.wire import command, query
-from kibako.errors import ConflictError, NotFoundError, ValidationError
+from kibako.errors import ConflictError, ValidationError
 from kibako.events.outbox import Outbox
 from kibako.jobs import models
 from kibako.jobs.models import JobSpec, parse
 from kibako.jobs.resources import Resources
+from kibako.jobs.rows import (
+    DONE,
+    FIELDS,
+    QUEUED,
+    RUNNING,
+    JobRow,
+    description,
+    insert_job,
+    load,
+    load_by_id,
+    summary,
+    transition,
+    write,
+)
 from kibako.lineage.models import ARTIFACT, EXECUTION
 from kibako.lineage.service import LineageService
 from kibako.store import schema
@@ -39,25 +52,7 @@ STATE_CHANGE = {
     models.PROCESSING: "SageMaker Processing Job State Change",
 }
 ARN_RESOURCE = {models.TRAINING: "training-job", models.PROCESSING: "processing-job"}
-QUEUED, RUNNING, DONE = "queued", "running", "done"
 DEFAULT_EXPERIMENT = {models.TRAINING: "training-jobs", models.PROCESSING: "processing-jobs"}
-# Names as AWS spells them per kind: (name, arn, status, start, end) keys of a description.
-_FIELDS = {
-    models.TRAINING: (
-        "TrainingJobName",
-        "TrainingJobArn",
-        "TrainingJobStatus",
-        "TrainingStartTime",
-        "TrainingEndTime",
-    ),
-    models.PROCESSING: (
-        "ProcessingJobName",
-        "ProcessingJobArn",
-        "ProcessingJobStatus",
-        "ProcessingStartTime",
-        "ProcessingEndTime",
-    ),
-}
 
 
 @dataclass(frozen=True)
@@ -82,7 +77,7 @@ class WorkKind:
     this layer importing that service."""
 
     event: str  # the detail-type of its state-change events
-    describe: Callable[[Any], dict[str, Any]]  # its stored row (see _Row) -> its Describe* response
+    describe: Callable[[Any], dict[str, Any]]  # its stored row (see JobRow) -> its Describe* response
     # (jobs, claim, worker_id, lease_ms, stopping): run it to its end, or give it back once stopping() is true
     run: Callable[[JobService, Claim, str, int, Callable[[], bool]], Any]
 
@@ -149,8 +144,8 @@ class JobService:
             if tx.execute(select(schema.executions.c.id).where(schema.executions.c.arn == job_arn)).first():
                 raise ConflictError(f"a {kind} named {name!r} exists already; names are unique")
             job_id = new_id()
-            row = _Row(job_id, name, job_arn, models.IN_PROGRESS, now, now, properties, request, kind)
-            _insert_job(tx, row, Resources(0, 0, 0))
+            row = JobRow(job_id, name, job_arn, models.IN_PROGRESS, now, now, properties, request, kind)
+            insert_job(tx, row, Resources(0, 0, 0))
             self._publish(tx, kind, row)
         self._queued()
         return self._describe_row(row)
@@ -196,16 +191,16 @@ class JobService:
         total = spec.total
         properties = {
             "SecondaryStatus": models.STARTING,
-            "SecondaryStatusTransitions": [_transition(models.STARTING, now, "Starting the job")],
+            "SecondaryStatusTransitions": [transition(models.STARTING, now, "Starting the job")],
             "RunId": run.id,
             "Attempts": 0,
         }
         try:
             with self.store.write() as tx:
-                row = _Row(
+                row = JobRow(
                     job_id, spec.name, job_arn, models.IN_PROGRESS, now, now, properties, spec.request, kind
                 )
-                _insert_job(tx, row, total)
+                insert_job(tx, row, total)
                 # The run records what the job did; the job is its parent in the graph.
                 self.lineage.record_edge(
                     tx, (EXECUTION, run.id), (EXECUTION, job_id), "AssociatedWith", "run"
@@ -215,7 +210,7 @@ class JobService:
             self.tracking.end_run(run.id, models.FAILED)
             raise
         self._queued()
-        return {_FIELDS[kind][1]: job_arn}
+        return {FIELDS[kind][1]: job_arn}
 
     def _snapshot_code(self, spec: JobSpec) -> JobSpec:
         """The script as it is now, packed as ``sourcedir.tar.gz`` in the artifact store (as SageMaker's SDK
@@ -309,13 +304,13 @@ class JobService:
     def describe_job(self, name: str) -> dict[str, Any]:
         """The description of the training or processing job called ``name`` (or with that ARN)."""
         with self.store.read() as conn:
-            row = _load(conn, name)
-        return _description(row)
+            row = load(conn, name)
+        return description(row)
 
     def _describe(self, kind: str, name: str) -> dict[str, Any]:
         with self.store.read() as conn:
-            row = _load(conn, name, kind)
-        return _description(row)
+            row = load(conn, name, kind)
+        return description(row)
 
     @query
     def list_jobs(
@@ -333,8 +328,8 @@ class JobService:
             stmt = stmt.where(e.c.status == status)
         stmt = stmt.order_by(e.c.created_ms.desc(), e.c.id.desc()).limit(max(1, min(int(max_results), 1000)))
         with self.store.read() as conn:
-            rows = [_Row.of(r) for r in conn.execute(stmt).mappings()]
-        return [_summary(row) for row in rows]
+            rows = [JobRow.of(r) for r in conn.execute(stmt).mappings()]
+        return [summary(row) for row in rows]
 
     @query
     def read_logs(
@@ -369,7 +364,7 @@ class JobService:
         ``kind`` names a registered kind of work (a tuning job) to stop; by default, training or processing."""
         now = self.clock.time_ms()
         with self.store.write() as tx:
-            row = _load(tx, name, kind, lock=True)
+            row = load(tx, name, kind, lock=True)
             queue = (
                 tx.execute(select(schema.jobs).where(schema.jobs.c.execution_id == row.id)).mappings().one()
             )
@@ -507,7 +502,7 @@ class JobService:
                 )
                 if taken.rowcount != 1:
                     continue
-                row = _load_by_id(tx, job_id)
+                row = load_by_id(tx, job_id)
                 request = row.request
                 spec = self._with_defaults(parse(row.kind, request)) if row.kind in models.KINDS else None
                 props = dict(row.properties)
@@ -520,7 +515,7 @@ class JobService:
                 if message and spec is not None:
                     self._apply(tx, row, None, models.STARTING, message, {"Attempts": attempts + 1}, now)
                 else:
-                    _write(tx, row.id, {"properties": props, "updated_ms": now})
+                    write(tx, row.id, {"properties": props, "updated_ms": now})
                 return Claim(
                     job_id=job_id,
                     spec=spec,
@@ -528,7 +523,7 @@ class JobService:
                     run_id=str(row.properties["RunId"]),
                     arn=row.arn,
                     restarted_from=holder if expired else None,
-                    description=self._describe_row(fresh := _load_by_id(tx, job_id)),
+                    description=self._describe_row(fresh := load_by_id(tx, job_id)),
                     properties=fresh.properties,
                     kind=row.kind,
                 )
@@ -574,7 +569,7 @@ class JobService:
             ).first()
             if held is None:
                 raise LeaseLostError(f"worker {worker_id} no longer holds job {job_id}")
-            row = _load_by_id(tx, job_id, lock=True)
+            row = load_by_id(tx, job_id, lock=True)
             if release == QUEUED:
                 tx.execute(
                     update(j)
@@ -586,7 +581,7 @@ class JobService:
                     update(j).where(j.c.execution_id == job_id).values(state=DONE, lease_until_ms=None)
                 )
             if started:
-                _write(tx, job_id, {"start_ms": now})
+                write(tx, job_id, {"start_ms": now})
                 row = replace(row, start_ms=now)
             return self._apply(tx, row, status, secondary, message, fields or {}, now)
 
@@ -612,7 +607,7 @@ class JobService:
     def _apply(
         self,
         tx: Connection,
-        row: _Row,
+        row: JobRow,
         status: str | None,
         secondary: str | None,
         message: str,
@@ -625,7 +620,7 @@ class JobService:
             transitions = [dict(t) for t in props.get("SecondaryStatusTransitions", [])]
             if transitions and transitions[-1].get("EndTime") is None:
                 transitions[-1]["EndTime"] = now
-            transitions.append(_transition(secondary, now, message))
+            transitions.append(transition(secondary, now, message))
             props["SecondaryStatusTransitions"] = transitions
             props["SecondaryStatus"] = secondary
             changed = True
@@ -639,7 +634,7 @@ class JobService:
                 transitions = props.get("SecondaryStatusTransitions", [])
                 if transitions and transitions[-1].get("EndTime") is None:
                     transitions[-1]["EndTime"] = now
-        _write(tx, row.id, values)
+        write(tx, row.id, values)
         fresh = replace(
             row, status=new_status, updated_ms=now, properties=props, end_ms=values.get("end_ms", row.end_ms)
         )
@@ -647,181 +642,12 @@ class JobService:
             self._publish(tx, row.kind, fresh)
         return self._describe_row(fresh)
 
-    def _publish(self, tx: Connection, kind: str, row: _Row) -> None:
+    def _publish(self, tx: Connection, kind: str, row: JobRow) -> None:
         event = self.kinds[kind].event if kind in self.kinds else STATE_CHANGE[kind]
         self.outbox.publish(tx, EVENT_SOURCE, event, self._describe_row(row), [row.arn])
 
-    def _describe_row(self, row: _Row) -> dict[str, Any]:
-        return self.kinds[row.kind].describe(row) if row.kind in self.kinds else _description(row)
-
-
-# -- rows and descriptions ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Row:
-    id: str
-    name: str
-    arn: str
-    status: str
-    created_ms: int
-    updated_ms: int
-    properties: dict[str, Any]
-    request: dict[str, Any]
-    kind: str = models.TRAINING
-    start_ms: int | None = None
-    end_ms: int | None = None
-
-    @classmethod
-    def of(cls, r: Any) -> _Row:
-        return cls(
-            r["id"],
-            r["name"],
-            r["arn"],
-            r["status"],
-            r["created_ms"],
-            r["updated_ms"],
-            dict(r["properties"] or {}),
-            dict(r["request"]),
-            r["type"],
-            r["start_ms"],
-            r["end_ms"],
-        )
-
-
-def _insert_job(tx: Connection, row: _Row, needs: Resources) -> None:
-    """A new job: its Execution node, and its row in the queue."""
-    tx.execute(
-        insert(schema.executions),
-        {
-            "id": row.id,
-            "type": row.kind,
-            "name": row.name,
-            "arn": row.arn,
-            "context_id": None,
-            "parent_id": None,
-            "status": row.status,
-            "start_ms": None,
-            "end_ms": None,
-            "properties": row.properties,
-            "created_ms": row.created_ms,
-            "updated_ms": row.updated_ms,
-        },
-    )
-    tx.execute(
-        insert(schema.jobs),
-        {
-            "execution_id": row.id,
-            "kind": row.kind,
-            "state": QUEUED,
-            "request": row.request,
-            "cpus": needs.cpus,
-            "memory_mib": needs.memory_mib,
-            "gpus": needs.gpus,
-            "queued_ms": row.created_ms,
-            "attempts": 0,
-        },
-    )
-
-
-def _load(conn: Connection, name: str, kind: str | None = None, *, lock: bool = False) -> _Row:
-    e = schema.executions
-    stmt = select(e, schema.jobs.c.request).join(schema.jobs, schema.jobs.c.execution_id == e.c.id)
-    stmt = stmt.where(e.c.arn == name) if name.startswith("arn:") else stmt.where(e.c.name == name)
-    stmt = stmt.where(e.c.type == kind) if kind else stmt.where(e.c.type.in_(models.KINDS))
-    if lock:
-        stmt = stmt.with_for_update(of=e)
-    found = conn.execute(stmt).mappings().first()
-    if found is None:
-        what = {models.TRAINING: "training job", models.PROCESSING: "processing job"}.get(kind or "", "job")
-        raise NotFoundError(f"no {what} named {name!r}; `kibako jobs list` shows the jobs there are")
-    return _Row.of(found)
-
-
-def _load_by_id(conn: Connection, job_id: str, *, lock: bool = False) -> _Row:
-    e = schema.executions
-    stmt = (
-        select(e, schema.jobs.c.request)
-        .join(schema.jobs, schema.jobs.c.execution_id == e.c.id)
-        .where(e.c.id == job_id)
-    )
-    if lock:
-        stmt = stmt.with_for_update(of=e)
-    return _Row.of(conn.execute(stmt).mappings().one())
-
-
-def _write(tx: Connection, job_id: str, values: dict[str, Any]) -> None:
-    tx.execute(update(schema.executions).where(schema.executions.c.id == job_id).values(**values))
-
-
-def _iso(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()
-
-
-def _transition(status: str, now: int, message: str) -> dict[str, Any]:
-    return {"Status": status, "StartTime": now, "EndTime": None, "StatusMessage": message}
-
-
-def _description(row: _Row) -> dict[str, Any]:
-    """The Describe*Job response: the request as given (with its defaults) and the job's state."""
-    name_key, arn_key, status_key, start_key, end_key = _FIELDS[row.kind]
-    p = row.properties
-    out: dict[str, Any] = dict(row.request)
-    out[name_key] = row.name
-    out[arn_key] = row.arn
-    out[status_key] = row.status
-    out["CreationTime"] = _iso(row.created_ms)
-    out["LastModifiedTime"] = _iso(row.updated_ms)
-    if row.start_ms is not None:
-        out[start_key] = _iso(row.start_ms)
-    if row.end_ms is not None:
-        out[end_key] = _iso(row.end_ms)
-    if row.kind == models.TRAINING:
-        out["SecondaryStatus"] = p.get("SecondaryStatus")
-        out["SecondaryStatusTransitions"] = [
-            {
-                "Status": t["Status"],
-                "StartTime": _iso(t["StartTime"]),
-                **({"EndTime": _iso(t["EndTime"])} if t.get("EndTime") is not None else {}),
-                "StatusMessage": t.get("StatusMessage", ""),
-            }
-            for t in p.get("SecondaryStatusTransitions", [])
-        ]
-    for key in (
-        "FailureReason",
-        "ExitMessage",
-        "ModelArtifacts",
-        "FinalMetricDataList",
-        "TrainingTimeInSeconds",
-        "BillableTimeInSeconds",
-        "OutputDataArtifacts",
-        "Interruptions",
-        "Warnings",
-    ):
-        if key in p:
-            out[key] = p[key]
-    out["RunId"] = p.get("RunId")
-    out["Attempts"] = p.get("Attempts", 0)
-    return out
-
-
-def _summary(row: _Row) -> dict[str, Any]:
-    name_key, arn_key, status_key, _, end_key = _FIELDS[row.kind]
-    summary = {
-        "JobType": row.kind,
-        name_key: row.name,
-        arn_key: row.arn,
-        "CreationTime": _iso(row.created_ms),
-        "LastModifiedTime": _iso(row.updated_ms),
-        status_key: row.status,
-    }
-    if row.end_ms is not None:
-        summary[end_key] = _iso(row.end_ms)
-    if row.kind == models.TRAINING:
-        summary["SecondaryStatus"] = row.properties.get("SecondaryStatus")
-    return summary
+    def _describe_row(self, row: JobRow) -> dict[str, Any]:
+        return self.kinds[row.kind].describe(row) if row.kind in self.kinds else description(row)
 
 
 def _check_local_sources(spec: JobSpec) -> None:

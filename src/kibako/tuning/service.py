@@ -33,11 +33,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from kibako.core.clock import from_ms
 from kibako.core.ids import arn, new_id
 from kibako.core.wire import command, query
 from kibako.errors import ConflictError, NotFoundError, ValidationError
 from kibako.jobs import models
+from kibako.jobs.rows import JobRow, iso, load
 from kibako.jobs.service import JobService, WorkKind
 from kibako.store import schema
 from kibako.tuning.space import SearchSpace
@@ -370,7 +370,7 @@ class TuningService:
         if status_equals:
             stmt = stmt.where(e.c.status == status_equals)
         with self.store.read() as conn:
-            rows = [_Row.of(r) for r in conn.execute(stmt).mappings()]
+            rows = [JobRow.of(r) for r in conn.execute(stmt).mappings()]
         if name_contains:
             rows = [r for r in rows if name_contains.lower() in r.name.lower()]
         key = {
@@ -442,18 +442,14 @@ class TuningService:
     def _arn(self, name: str) -> str:
         return arn(ARN_RESOURCE, name, region=self.jobs.region, account=self.jobs.account)
 
-    def _load(self, name: str) -> _Row:
-        e = schema.executions
-        stmt = select(e, schema.jobs.c.request).join(schema.jobs, schema.jobs.c.execution_id == e.c.id)
-        stmt = stmt.where(e.c.type == TUNING)
-        stmt = stmt.where(e.c.arn == name) if name.startswith("arn:") else stmt.where(e.c.name == name)
+    def _load(self, name: str) -> JobRow:
         with self.store.read() as conn:
-            found = conn.execute(stmt).mappings().first()
-        if found is None:
-            raise NotFoundError(
-                f"no hyperparameter tuning job named {name!r}; `kibako tuning list` shows the ones there are"
+            return load(
+                conn,
+                name,
+                TUNING,
+                missing=f"no hyperparameter tuning job named {name!r}; `kibako tuning list` shows the ones there are",
             )
-        return _Row.of(found)
 
     def _enrich(self, summary: dict[str, Any]) -> None:
         """Times and the failure reason from the training job itself (the record has what the tuner saw)."""
@@ -471,37 +467,8 @@ class TuningService:
 # -- rows and descriptions -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Row:
-    """A stored tuning job: the attributes of the JobService's rows that :func:`describe` reads."""
-
-    id: str
-    name: str
-    arn: str
-    status: str
-    created_ms: int
-    updated_ms: int
-    properties: dict[str, Any]
-    request: dict[str, Any]
-    end_ms: int | None = None
-
-    @classmethod
-    def of(cls, r: Any) -> _Row:
-        return cls(
-            r["id"],
-            r["name"],
-            r["arn"],
-            r["status"],
-            r["created_ms"],
-            r["updated_ms"],
-            dict(r["properties"] or {}),
-            dict(r["request"]),
-            r["end_ms"],
-        )
-
-
 def describe(row: Any) -> dict[str, Any]:
-    """The DescribeHyperParameterTuningJob response of a stored tuning job (a JobService row, or a ``_Row``)."""
+    """The DescribeHyperParameterTuningJob response of a stored tuning job (a :class:`~kibako.jobs.rows.JobRow`)."""
     request = row.request
     config = request["HyperParameterTuningJobConfig"]
     objective = config["HyperParameterTuningJobObjective"]
@@ -513,13 +480,13 @@ def describe(row: Any) -> dict[str, Any]:
         "HyperParameterTuningJobConfig": config,
         "TrainingJobDefinition": request["TrainingJobDefinition"],
         "HyperParameterTuningJobStatus": row.status,
-        "CreationTime": _iso(row.created_ms),
-        "LastModifiedTime": _iso(row.updated_ms),
+        "CreationTime": iso(row.created_ms),
+        "LastModifiedTime": iso(row.updated_ms),
         "TrainingJobStatusCounters": status_counters(trials),
         "ObjectiveStatusCounters": objective_counters(trials),
     }
     if row.end_ms is not None:
-        out["HyperParameterTuningEndTime"] = _iso(row.end_ms)
+        out["HyperParameterTuningEndTime"] = iso(row.end_ms)
     best = best_trial(trials, objective["Type"])
     if best is not None:
         out["BestTrainingJob"] = _trial_summary(best, objective, row.name)
@@ -573,13 +540,13 @@ def _trial_summary(record: dict[str, Any], objective: dict[str, Any], tuning_nam
         "TrainingJobName": record["TrainingJobName"],
         "TrainingJobArn": record["TrainingJobArn"],
         "TuningJobName": tuning_name,
-        "CreationTime": _iso(record["CreationTime"]),
+        "CreationTime": iso(record["CreationTime"]),
         "TrainingJobStatus": record["TrainingJobStatus"],
         "TunedHyperParameters": record["TunedHyperParameters"],
         "ObjectiveStatus": objective_status(record),
     }
     if record.get("EndTime") is not None:
-        summary["TrainingEndTime"] = _iso(record["EndTime"])
+        summary["TrainingEndTime"] = iso(record["EndTime"])
     if record.get("ObjectiveValue") is not None:
         summary["FinalHyperParameterTuningJobObjectiveMetric"] = {
             "Type": objective["Type"],
@@ -593,7 +560,7 @@ def _trial_summary(record: dict[str, Any], objective: dict[str, Any], tuning_nam
     return summary
 
 
-def _summary(row: _Row) -> dict[str, Any]:
+def _summary(row: JobRow) -> dict[str, Any]:
     config = row.request["HyperParameterTuningJobConfig"]
     trials = row.properties.get("Trials", [])
     out = {
@@ -601,14 +568,14 @@ def _summary(row: _Row) -> dict[str, Any]:
         "HyperParameterTuningJobArn": row.arn,
         "HyperParameterTuningJobStatus": row.status,
         "Strategy": config["Strategy"],
-        "CreationTime": _iso(row.created_ms),
-        "LastModifiedTime": _iso(row.updated_ms),
+        "CreationTime": iso(row.created_ms),
+        "LastModifiedTime": iso(row.updated_ms),
         "TrainingJobStatusCounters": status_counters(trials),
         "ObjectiveStatusCounters": objective_counters(trials),
         "ResourceLimits": config["ResourceLimits"],
     }
     if row.end_ms is not None:
-        out["HyperParameterTuningEndTime"] = _iso(row.end_ms)
+        out["HyperParameterTuningEndTime"] = iso(row.end_ms)
     return out
 
 
@@ -663,7 +630,3 @@ def _whole(block: dict[str, Any], key: str, where: str, *, minimum: int, require
 def _one_of(value: str | None, allowed: tuple[str, ...], what: str) -> None:
     if value is not None and value not in allowed:
         raise ValidationError(f"{what} is one of {', '.join(allowed)}, not {value!r}")
-
-
-def _iso(ms: int | None) -> str | None:
-    return None if ms is None else from_ms(ms).isoformat()
