@@ -372,6 +372,8 @@ def test_stopping_the_tuning_job_stops_its_running_trials(kb: kibako.Kibako, scr
         wait_until(
             lambda: len([j for j in training_jobs(kb, "halt") if j.get("SecondaryStatus") == "Training"]) == 2
         )
+        before = kb.tuning.describe("halt")
+        assert before[STATUS] == "InProgress", before.get("FailureReason")
         kb.tuning.stop("halt")
         assert kb.tuning.describe("halt")[STATUS] == "Stopping"
         wait_until(lambda: kb.tuning.describe("halt")[STATUS] in FINAL)

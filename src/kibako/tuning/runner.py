@@ -170,6 +170,11 @@ class TuningRunner:
         except ConflictError:
             return  # an earlier holder of the tuning job created it already
         except KibakoError as exc:
+            try:
+                self.jobs.describe_training_job(record["TrainingJobName"])
+                return  # the job exists after all (the error came after it was queued): watch it as usual
+            except NotFoundError:
+                pass
             self._ended(record, models.FAILED, None, f"ClientError: {exc.message}"[:1024])
             self._save()
 
