@@ -93,11 +93,13 @@ class Worker:
         next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
         try:
             while not self._stop.is_set():
+                self._wake.clear()  # before looking: a job that ends or arrives from here on wakes the wait
+                with self._lock:
+                    # Read before claiming: idle means nothing ran that could free a slot while we looked.
+                    busy = bool(self._running)
                 claimed = self._claim_what_fits()
                 if until is not None and until():
                     break
-                with self._lock:
-                    busy = bool(self._running)
                 if until_idle and not busy and not claimed:
                     break
                 if time.monotonic() >= next_heartbeat:
@@ -105,7 +107,6 @@ class Worker:
                     next_heartbeat = time.monotonic() + HEARTBEAT_SECONDS
                 if not claimed:
                     self._wake.wait(self.poll_seconds)
-                    self._wake.clear()
         finally:
             self._stop.set()
             self.jobs.remove_listener(self._wake.set)
