@@ -535,3 +535,60 @@ def test_the_remote_client_creates_describes_and_lists_tuning_jobs(live_server: 
         assert [j["HyperParameterTuningJobName"] for j in remote.tuning.list()] == ["far"]
     finally:
         remote.close()
+
+
+def test_a_hyperband_search_runs_its_trials_and_stops_only_trials_it_pruned(
+    kb: kibako.Kibako, script: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(job_runner, "METRIC_FLUSH_SECONDS", 0.1)  # rungs see each epoch's score sooner
+    req = request(
+        script,
+        "bands",
+        strategy="Hyperband",
+        ranges={"IntegerParameterRanges": [{"Name": "x", "MinValue": "0", "MaxValue": "40"}]},
+        max_jobs=6,
+        max_parallel=2,
+        static={"epochs": "12", "delay": "0.05"},
+    )
+    req["HyperParameterTuningJobConfig"]["StrategyConfig"] = {
+        "HyperbandStrategyConfig": {"MinResource": 1, "MaxResource": 12}
+    }
+    kb.tuning.create_hyper_parameter_tuning_job(req)
+    desc = run_to_the_end(kb, "bands")
+
+    assert desc[STATUS] == "Completed"
+    assert desc["HyperParameterTuningJobConfig"]["Strategy"] == "Hyperband"
+    trials = kb.tuning.trials("bands")
+    assert len(trials) == 6
+    for trial in trials:
+        job = kb.jobs.describe(trial["TrainingJobName"])
+        points = kb.tracking.get_metric_history(job["RunId"], "score").total_points
+        if trial.get("EarlyStopped"):
+            assert trial["TrainingJobStatus"] == "Stopped" and points < 12
+        else:
+            assert trial["TrainingJobStatus"] == "Completed" and points == 12
+    completed = [t for t in trials if t["TrainingJobStatus"] == "Completed"]
+    best = max(completed, key=lambda t: t["FinalHyperParameterTuningJobObjectiveMetric"]["Value"])
+    assert desc["BestTrainingJob"]["TrainingJobName"] == best["TrainingJobName"]
+
+
+def test_reaching_the_target_objective_value_ends_the_search_early(kb: kibako.Kibako, script: Path) -> None:
+    space = SearchSpace.from_ranges(
+        {"IntegerParameterRanges": [{"Name": "x", "MinValue": "0", "MaxValue": "6", "ScalingType": "Linear"}]}
+    )
+
+    def first_hit(seed: int) -> int:
+        tuner = Tuner.create(space, "Random", "Maximize", max_trials=10, seed=seed)
+        asked = [tuner.ask().hyperparameters["x"] for _ in range(10)]  # type: ignore[union-attr]
+        return asked.index("3") + 1 if "3" in asked else 99
+
+    seed = next(s for s in range(500) if 2 <= first_hit(s) <= 4)  # x = 3 (score 0) comes 2nd to 4th
+    req = request(script, "target", max_jobs=10, max_parallel=1, seed=seed)
+    req["HyperParameterTuningJobConfig"]["TuningJobCompletionCriteria"] = {"TargetObjectiveMetricValue": -0.5}
+    kb.tuning.create_hyper_parameter_tuning_job(req)
+    desc = run_to_the_end(kb, "target")
+
+    assert desc[STATUS] == "Completed"
+    assert desc["CompletionReason"] == "TargetObjectiveMetricValue was reached"
+    assert len(kb.tuning.trials("target")) == first_hit(seed), "no trial started after the target was reached"
+    assert desc["BestTrainingJob"]["TunedHyperParameters"] == {"x": "3"}

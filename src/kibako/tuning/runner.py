@@ -234,6 +234,8 @@ class TuningRunner:
         reason: str | None,
         desc: dict[str, Any] | None = None,
     ) -> None:
+        if status != models.STOPPED:
+            record.pop("EarlyStopped", None)  # asked to stop, but it ended on its own first
         record["TrainingJobStatus"] = status
         record["ObjectiveValue"] = value
         end = (desc or {}).get("TrainingEndTime")
