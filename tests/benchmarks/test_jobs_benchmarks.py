@@ -6,38 +6,17 @@ environment, and the slot benchmark has no peer at all.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-BENCH_DIR = Path(__file__).resolve().parents[2] / "benchmarks"
+from tests.benchmarks.smoke import BENCH_DIR, run_smoke
 
 pytestmark = pytest.mark.slow
 
 
 def _smoke(name: str, tmp_path: Path) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KIBAKO_")}
-    env["KIBAKO_HOME"] = str(tmp_path / "home")  # never touch the user's store, whatever a script does
-    proc = subprocess.run(
-        [sys.executable, str(BENCH_DIR / f"{name}.py"), "--smoke"],
-        cwd=BENCH_DIR.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    lines = proc.stdout.splitlines()
-    assert len(lines) == 1, f"stdout must be exactly one JSON line, got: {proc.stdout[:2000]!r}"
-    result = json.loads(lines[0])
-    assert result["benchmark"] == name
-    assert result["smoke"] is True
+    result = run_smoke(BENCH_DIR / f"{name}.py", tmp_path / "home")
     assert result["target_met"] is None  # smoke sizes judge nothing
     return result
 

@@ -423,6 +423,23 @@ def test_metric_definitions_are_scraped_into_the_jobs_run(kb: kibako.Kibako) -> 
     assert run.tags["kibako.job"] == job.description["TrainingJobArn"]
 
 
+def test_the_system_sampler_records_the_scripts_cpu_and_memory_in_the_jobs_run(
+    kb: kibako.Kibako, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kibako.jobs import runner
+
+    monkeypatch.setattr(runner, "SYSTEM_SAMPLE_SECONDS", 0.1)
+    job = kb.jobs.train(
+        script("checkpointing.py"),
+        hyperparameters={"epochs": 6, "seconds": 0.15},
+        metric_definitions={"loss": r"loss=([0-9.]+)"},
+    )
+    metrics = kb.get_run(job.run_id).metrics
+    assert metrics["system/memory_mib"].count >= 2 and metrics["system/memory_mib"].max > 1
+    assert metrics["system/cpu_percent"].count >= 2 and metrics["system/cpu_percent"].min >= 0
+    assert [m["MetricName"] for m in job.describe()["FinalMetricDataList"]] == ["loss"]  # not the samples
+
+
 def test_a_script_logging_with_the_sdk_writes_to_the_jobs_run(kb: kibako.Kibako) -> None:
     job = kb.jobs.train(
         script("checkpointing.py"),

@@ -10,34 +10,13 @@ import typer
 
 from kibako.cli._context import client, handle_errors
 from kibako.cli._output import emit_json, message, table
+from kibako.cli._parse import hyperparameters, pairs
 
 app = typer.Typer(
     help="Training and processing jobs: SageMaker scripts, run here unchanged.", no_args_is_help=True
 )
 
 EXIT_FAILED = 3
-
-
-def _pairs(values: list[str] | None, what: str, example: str) -> dict[str, str]:
-    from kibako.errors import ValidationError
-
-    out: dict[str, str] = {}
-    for item in values or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ValidationError(f"{what} is KEY=VALUE, e.g. {example}; got {item!r}")
-        out[key] = value
-    return out
-
-
-def _hyperparameter(raw: str) -> Any:
-    """``--hp lr=0.1`` gives the number 0.1, ``--hp opt=adam`` the string: JSON when it reads as JSON."""
-    import json
-
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw
 
 
 def _finish(job: Any, wait: bool, as_json: bool) -> None:
@@ -119,9 +98,9 @@ def train(
     job = kb.jobs.train(
         entry_point,
         source_dir,
-        inputs=_pairs(inputs, "--input", "train=data/train.csv"),
-        hyperparameters={k: _hyperparameter(v) for k, v in _pairs(hps, "--hp", "epochs=5").items()},
-        metric_definitions=_pairs(metrics, "--metric", "'loss=loss: ([0-9.]+)'"),
+        inputs=pairs(inputs, "--input", "train=data/train.csv"),
+        hyperparameters=hyperparameters(hps),
+        metric_definitions=pairs(metrics, "--metric", "'loss=loss: ([0-9.]+)'"),
         name=name,
         instance_type=instance_type,
         instance_count=instance_count,
@@ -163,8 +142,8 @@ def process(
     job = kb.jobs.process(
         entry_point,
         arguments=args or [],
-        inputs=_pairs(inputs, "--input", "data/raw.csv=/opt/ml/processing/input/data"),
-        outputs=_pairs(outputs, "--output", "/opt/ml/processing/output/train="),
+        inputs=pairs(inputs, "--input", "data/raw.csv=/opt/ml/processing/input/data"),
+        outputs=pairs(outputs, "--output", "/opt/ml/processing/output/train="),
         name=name,
         instance_type=instance_type,
         cpus=cpus,

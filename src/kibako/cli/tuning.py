@@ -8,7 +8,8 @@ import typer
 
 from kibako.cli._context import client, handle_errors
 from kibako.cli._output import emit_json, message, table
-from kibako.cli.jobs import EXIT_FAILED, _hyperparameter, _pairs
+from kibako.cli._parse import hyperparameters, pairs
+from kibako.cli.jobs import EXIT_FAILED
 
 app = typer.Typer(
     help="Hyperparameter tuning jobs: many training jobs of one script, searching for the best hyperparameters.",
@@ -19,7 +20,7 @@ app = typer.Typer(
 def _ranges(values: list[str] | None) -> dict[str, str]:
     from kibako.errors import ValidationError
 
-    ranges = _pairs(values, "--range", "lr=float:1e-5:1e-1:log")
+    ranges = pairs(values, "--range", "lr=float:1e-5:1e-1:log")
     if not ranges:
         raise ValidationError(
             "give at least one --range NAME=int:MIN:MAX | float:MIN:MAX[:log] | cat:A,B,C to tune"
@@ -80,9 +81,9 @@ def start(
         ranges=_ranges(ranges),
         objective_metric=objective,
         objective_type="Maximize" if maximize else "Minimize",
-        metric_definitions=_pairs(metrics, "--metric", "'loss=loss: ([0-9.]+)'"),
-        inputs=_pairs(inputs, "--input", "train=data/train.csv"),
-        static_hyperparameters={k: _hyperparameter(v) for k, v in _pairs(hps, "--hp", "epochs=5").items()},
+        metric_definitions=pairs(metrics, "--metric", "'loss=loss: ([0-9.]+)'"),
+        inputs=pairs(inputs, "--input", "train=data/train.csv"),
+        static_hyperparameters=hyperparameters(hps),
         strategy=strategy,
         max_jobs=max_jobs,
         max_parallel=max_parallel,

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,6 @@ class _LogTail:
     host: str
     offset: int = 0
     partial: bytes = b""
-    lines: list[str] = field(default_factory=list)
 
     def read(self) -> list[str]:
         """Complete lines written since the last read."""
@@ -603,7 +602,7 @@ class AttemptRunner:
 
 
 class _Periodic:
-    """Calls ``fn`` every ``seconds`` on a thread until stopped; an error is kept for the next call's log."""
+    """Calls ``fn`` every ``seconds`` on a thread until stopped; a failed call is retried at the next period."""
 
     def __init__(self, seconds: float, fn: Any) -> None:
         self._stop = threading.Event()
