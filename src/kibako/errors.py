@@ -6,7 +6,10 @@ Every error carries a one-line ``headline`` (what went wrong, for a CLI or a pag
     KibakoError
     ├── ValidationError          bad input: nothing was changed
     │   ├── FilterSyntaxError    a search filter that does not parse (has ``position``)
-    │   └── ArtifactKeyError     an artifact key that escapes the store
+    │   ├── ArtifactKeyError     an artifact key that escapes the store
+    │   ├── ModelLoadError       a model file that cannot be loaded or does not predict
+    │   ├── PayloadError         an inference request body that does not decode (HTTP 400)
+    │   └── UnsupportedMediaTypeError  a content type or Accept a model cannot handle (HTTP 415)
     ├── NotFoundError            the named thing does not exist
     ├── ConflictError            the thing exists already, or is in a state that forbids the call
     │   └── RunFinishedError     logging to a run that has ended
@@ -54,6 +57,19 @@ class FilterSyntaxError(ValidationError):
 
 class ArtifactKeyError(ValidationError):
     headline = "artifact key escapes the store"
+
+
+class ModelLoadError(ValidationError):
+    headline = "the model cannot be loaded"
+
+
+class PayloadError(ValidationError):
+    headline = "the request body does not decode"
+
+
+class UnsupportedMediaTypeError(ValidationError):
+    headline = "unsupported content type"
+    http_status = 415
 
 
 class NotFoundError(KibakoError):

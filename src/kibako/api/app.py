@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from kibako.api._arguments import checked_call
 from kibako.api.artifacts import router as artifacts_router
 from kibako.api.auth import require_role
+from kibako.api.endpoints import router as endpoints_router
 from kibako.core.version import __version__
 from kibako.core.wire import decode, encode, exposed_methods
 from kibako.errors import KibakoError, NotFoundError, ValidationError
@@ -56,4 +57,5 @@ def create_app(services: Services) -> FastAPI:
         return json_response(encode(result))
 
     app.include_router(artifacts_router)
+    app.include_router(endpoints_router)
     return app

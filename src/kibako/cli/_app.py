@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from kibako.cli import experiments, jobs, lineage, runs, server, tokens, tuning
+from kibako.cli import endpoints, experiments, jobs, lineage, models, runs, server, tokens, tuning
 from kibako.cli._context import handle_errors
 
 app = typer.Typer(
@@ -21,6 +21,8 @@ app.add_typer(lineage.app, name="lineage")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(tuning.app, name="tuning")
+app.add_typer(models.app, name="models")
+app.add_typer(endpoints.app, name="endpoints")
 app.command("server")(server.server)
 app.command("worker")(jobs.worker)
 

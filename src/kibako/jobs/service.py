@@ -80,6 +80,11 @@ class WorkKind:
     describe: Callable[[Any], dict[str, Any]]  # its stored row (see JobRow) -> its Describe* response
     # (jobs, claim, worker_id, lease_ms, stopping): run it to its end, or give it back once stopping() is true
     run: Callable[[JobService, Claim, str, int, Callable[[], bool]], Any]
+    # Lasting work (an endpoint) runs until it is deleted: a worker that ends for any reason gives it back to
+    # the queue rather than waiting for it, and it keeps an --until-idle worker from counting as idle.
+    lasting: bool = False
+    # its stored row -> the detail of its events, when that differs from its Describe* response
+    detail: Callable[[Any], dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -135,7 +140,13 @@ class JobService:
         self.kinds[kind] = work
 
     def enqueue(
-        self, kind: str, name: str, job_arn: str, request: dict[str, Any], properties: dict[str, Any]
+        self,
+        kind: str,
+        name: str,
+        job_arn: str,
+        request: dict[str, Any],
+        properties: dict[str, Any],
+        status: str = models.IN_PROGRESS,
     ) -> dict[str, Any]:
         """Queue work of a registered kind as an Execution and a queue row needing no slots (it runs beside the
         jobs it starts), announcing it; returns its description. ConflictError when ``job_arn`` exists."""
@@ -144,7 +155,7 @@ class JobService:
             if tx.execute(select(schema.executions.c.id).where(schema.executions.c.arn == job_arn)).first():
                 raise ConflictError(f"a {kind} named {name!r} exists already; names are unique")
             job_id = new_id()
-            row = JobRow(job_id, name, job_arn, models.IN_PROGRESS, now, now, properties, request, kind)
+            row = JobRow(job_id, name, job_arn, status, now, now, properties, request, kind)
             insert_job(tx, row, Resources(0, 0, 0))
             self._publish(tx, kind, row)
         self._queued()
@@ -643,8 +654,10 @@ class JobService:
         return self._describe_row(fresh)
 
     def _publish(self, tx: Connection, kind: str, row: JobRow) -> None:
-        event = self.kinds[kind].event if kind in self.kinds else STATE_CHANGE[kind]
-        self.outbox.publish(tx, EVENT_SOURCE, event, self._describe_row(row), [row.arn])
+        work = self.kinds.get(kind)
+        event = work.event if work else STATE_CHANGE[kind]
+        detail = work.detail(row) if work and work.detail else self._describe_row(row)
+        self.outbox.publish(tx, EVENT_SOURCE, event, detail, [row.arn])
 
     def _describe_row(self, row: JobRow) -> dict[str, Any]:
         return self.kinds[row.kind].describe(row) if row.kind in self.kinds else description(row)

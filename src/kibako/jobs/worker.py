@@ -140,9 +140,10 @@ class Worker:
     def _run_one(self, claim: Any) -> None:
         try:
             if claim.spec is None:  # e.g. a HyperParameterTuningJob: kibako.tuning.runner.TuningRunner
-                self.jobs.kinds[claim.kind].run(
-                    self.jobs, claim, self.id, self.lease_ms, self._shutdown.is_set
-                )
+                work = self.jobs.kinds[claim.kind]
+                # Lasting work (an endpoint) never ends on its own: it goes back to the queue when the loop does.
+                stopping = self._stop.is_set if work.lasting else self._shutdown.is_set
+                work.run(self.jobs, claim, self.id, self.lease_ms, stopping)
             else:
                 AttemptRunner(
                     self.jobs,

@@ -25,10 +25,15 @@ class Kibako:
         artifacts: Any,
         jobs: Any = None,
         tuning: Any = None,
+        registry: Any = None,
+        serving: Any = None,
+        http: Any = None,
         services: Any = None,
         closer: Any = None,
     ) -> None:
+        from kibako.sdk.endpoints import Endpoints
         from kibako.sdk.jobs import Jobs
+        from kibako.sdk.models import Models
         from kibako.sdk.tuning import Tuning
 
         self.config = config
@@ -39,6 +44,8 @@ class Kibako:
         self.artifacts = artifacts
         self.jobs = Jobs(self, jobs, services)
         self.tuning = Tuning(tuning, self.jobs, services)
+        self.models = Models(registry, jobs, artifacts, remote=http is not None)
+        self.endpoints = Endpoints(serving, self.jobs, tracking, http=http)
         self._closer = closer
 
     def __repr__(self) -> str:
@@ -110,6 +117,7 @@ class Kibako:
         return self.artifacts.list(prefix, recursive=True)
 
     def close(self) -> None:
+        self.endpoints.close()
         if self._closer is not None:
             self._closer()
 
@@ -155,6 +163,8 @@ def connect(uri: str | None = None, *, home: str | None = None, token: str | Non
         artifacts=services.artifacts,
         jobs=services.jobs,
         tuning=services.tuning,
+        registry=services.registry,
+        serving=services.serving,
         services=services,
         closer=services.close,
     )

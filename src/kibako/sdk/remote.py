@@ -152,5 +152,8 @@ def connect_remote(config: Config) -> Any:
         artifacts=RemoteArtifacts(http),
         jobs=remote["jobs"],
         tuning=remote["tuning"],
+        registry=remote["registry"],
+        serving=remote["serving"],
+        http=http,
         closer=http.close,
     )

@@ -11,6 +11,8 @@ from kibako.core.config import Config
 from kibako.events.outbox import Outbox
 from kibako.jobs.service import JobService
 from kibako.lineage.service import LineageService
+from kibako.registry.service import RegistryService
+from kibako.serving.service import ServingService
 from kibako.store.engine import Store
 from kibako.tracking.service import TrackingService
 from kibako.tuning.service import TuningService
@@ -23,6 +25,8 @@ SERVICE_CLASSES: dict[str, type] = {
     "tokens": TokenService,
     "jobs": JobService,
     "tuning": TuningService,
+    "registry": RegistryService,
+    "serving": ServingService,
 }
 
 
@@ -38,6 +42,8 @@ class Services:
     tokens: TokenService
     jobs: JobService
     tuning: TuningService
+    registry: RegistryService
+    serving: ServingService
 
     @classmethod
     def open(cls, config: Config, clock: Clock | None = None) -> Services:
@@ -62,6 +68,8 @@ class Services:
             **where,
         )
         tuning = TuningService(jobs)  # registers tuning jobs with the queue, so every worker can run them
+        registry = RegistryService(store, clock, outbox, lineage, jobs, artifacts, **where)
+        serving = ServingService(jobs, registry, artifact_root=config.artifact_uri)  # registers endpoints too
         return cls(
             config,
             store,
@@ -73,6 +81,8 @@ class Services:
             TokenService(store, clock),
             jobs,
             tuning,
+            registry,
+            serving,
         )
 
     def by_name(self, name: str) -> Any:
@@ -83,6 +93,8 @@ class Services:
             "tokens": self.tokens,
             "jobs": self.jobs,
             "tuning": self.tuning,
+            "registry": self.registry,
+            "serving": self.serving,
         }[name]
 
     def close(self) -> None:

@@ -232,3 +232,55 @@ workers = Table(
     Column("started_ms", BigInteger, nullable=False),
     Column("heartbeat_ms", BigInteger, nullable=False),
 )
+
+# The model registry. A group is a context (type ModelPackageGroup); each version is a row here, numbered per
+# group, pointing at its Model artifact node. What may change after creation (approval, metadata, the card,
+# aliases) is written to the history, so the audit trail says who changed what, when and why.
+model_packages = Table(
+    "model_packages",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("group_id", String(32), ForeignKey("contexts.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("arn", String(1024), nullable=False, unique=True),
+    Column("artifact_id", String(32), ForeignKey("artifacts.id"), nullable=True),
+    Column("status", String(16), nullable=False),  # ModelPackageStatus
+    Column("approval_status", String(32), nullable=False),  # PendingManualApproval, Approved, Rejected
+    Column("description", Text, nullable=False, default=""),
+    Column("properties", JSON, nullable=False, default=dict),  # InferenceSpecification, ModelMetrics, card, ...
+    Column("created_ms", BigInteger, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    UniqueConstraint("group_id", "version"),
+    Index(None, "approval_status", "created_ms"),
+)
+
+# The numbers of a version's metrics (from its reports and its training job), one row each, so a search on a
+# metric is an indexed range scan.
+model_package_metrics = Table(
+    "model_package_metrics",
+    metadata,
+    Column("package_id", String(32), ForeignKey("model_packages.id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Float, nullable=True),
+    Index(None, "key", "value", "package_id"),
+)
+
+model_package_history = Table(
+    "model_package_history",
+    metadata,
+    Column("package_id", String(32), ForeignKey("model_packages.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("change", JSON, nullable=False),  # the fields set, e.g. {"ModelApprovalStatus": "Approved", ...}
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("group_id", String(32), ForeignKey("contexts.id"), primary_key=True),
+    Column("alias", String(255), primary_key=True),
+    Column("package_id", String(32), ForeignKey("model_packages.id"), nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Index(None, "package_id"),
+)

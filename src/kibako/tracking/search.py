@@ -150,17 +150,17 @@ def _compile_comparison(node: Comparison, dialect: str) -> ColumnElement[bool]:
         value = node.value
         if node.key == "status":
             value = _mlflow_status(value)
-        return _predicate(column, node.op, value, dialect)
+        return predicate(column, node.op, value, dialect)
     table, owner, value_column = _facts(node.kind)
     keyed = select(owner).where(table.c.key == node.key)
     if node.op == "IS NULL":
         return executions.c.id.not_in(keyed)
     if node.op == "IS NOT NULL":
         return executions.c.id.in_(keyed)
-    return executions.c.id.in_(keyed.where(_predicate(value_column, node.op, node.value, dialect)))
+    return executions.c.id.in_(keyed.where(predicate(value_column, node.op, node.value, dialect)))
 
 
-def _predicate(column: ColumnElement[Any], op: str, value: Any, dialect: str) -> ColumnElement[bool]:
+def predicate(column: ColumnElement[Any], op: str, value: Any, dialect: str) -> ColumnElement[bool]:
     if op in _COMPARE:
         return cast(ColumnElement[bool], _COMPARE[op](column, value))
     if op == "IN":

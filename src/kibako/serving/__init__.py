@@ -1,0 +1,1 @@
+"""Endpoints, variants, data capture and batch transform."""
