@@ -80,7 +80,7 @@ class EndpointHost:
     def _serve(self) -> None:
         row = self.serving.load_row(self.id)
         if row.status == models.DELETING:
-            self._retire()
+            self.serving.retire(self.id)
             return
         config_name = row.properties["EndpointConfigName"]
         weights = dict(row.properties["Weights"])
@@ -98,15 +98,16 @@ class EndpointHost:
                 lease = self.jobs.renew(self.id, self.worker_id, self.lease_ms)
                 if not lease.held:
                     return
-                if lease.stop_requested:
-                    self._stop_process()
-                    self._drain_metrics()
-                    self._retire()
-                    return
                 next_renew = now + self.lease_ms / 3000
-            if self.stopping():
-                self._stop_process()
+            row = self.serving.load_row(self.id)
+            if row.status == models.DELETING:
                 self._drain_metrics()
+                self._stop_process()
+                self.serving.retire(self.id)
+                return
+            if self.stopping():
+                self._drain_metrics()
+                self._stop_process()
                 self._update(
                     models.SYSTEM_UPDATING,
                     {"Url": None, "FailureReason": "waiting for a worker to host the endpoint"},
@@ -115,7 +116,6 @@ class EndpointHost:
                 return
             if self.process.poll() is not None:
                 self._restart(config)
-            row = self.serving.load_row(self.id)
             if row.status == models.UPDATING:
                 config = self._apply(row, config)
             if now >= next_metrics:
@@ -325,12 +325,6 @@ class EndpointHost:
         except Exception:  # noqa: BLE001
             signal_group(self.process, signal.SIGKILL)
             self.process.wait()
-
-    def _retire(self) -> None:
-        from kibako.jobs.rows import load_by_id
-
-        with self.serving.store.write() as tx:
-            self.serving.retire(tx, load_by_id(tx, self.id))
 
     def _update(
         self, status: str, fields: dict[str, Any], *, release: str | None = None, started: bool = False

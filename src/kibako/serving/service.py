@@ -238,18 +238,20 @@ class ServingService:
                 tx.execute(update(j).where(j.c.execution_id == row.id).values(stop_requested_ms=now))
                 self._set_status(tx, row, models.DELETING, {})
                 return
-            self.retire(tx, row)
+        self.retire(row.id)
 
-    def retire(self, tx: Connection, row: JobRow) -> None:
+    def retire(self, endpoint_id: str) -> None:
         """End a deleted endpoint: off the queue, its name free again, its history kept under a new ARN."""
         now = self.clock.time_ms()
-        tx.execute(delete(schema.jobs).where(schema.jobs.c.execution_id == row.id))
-        self._set_status(tx, row, models.DELETED, {})
-        tx.execute(
-            update(schema.executions)
-            .where(schema.executions.c.id == row.id)
-            .values(arn=f"{row.arn}/deleted/{row.id}", end_ms=now)
-        )
+        with self.store.write() as tx:
+            row = load_by_id(tx, endpoint_id)
+            tx.execute(delete(schema.jobs).where(schema.jobs.c.execution_id == row.id))
+            self._set_status(tx, row, models.DELETED, {})
+            tx.execute(
+                update(schema.executions)
+                .where(schema.executions.c.id == row.id)
+                .values(arn=f"{row.arn}/deleted/{row.id}", end_ms=now)
+            )
         self.tracking.end_run(str(row.properties["RunId"]), "Completed")
 
     # -- used by the hosting worker ------------------------------------------------------------------------------
