@@ -48,3 +48,26 @@ def test_demo_training_job_survives_its_spot_interruption(tmp_path: Path) -> Non
     assert (
         described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["MetricName"] == "val_auc"
     )
+
+
+@pytest.mark.slow
+def test_demo_registers_approves_serves_and_captures(tmp_path: Path) -> None:
+    from kibako._demo_serving import ENDPOINT, GROUP
+
+    main(str(tmp_path / "demo"))
+    kb = kibako.connect(home=str(tmp_path / "demo"))
+    versions = kb.models.list(GROUP)
+    assert len(versions) == 2
+    champion = kb.models.get(f"{GROUP}@champion")
+    assert champion["ModelApprovalStatus"] == "Approved"
+    assert champion["SourceJobName"] and champion["MetricValues"]["val_auc"] > 0
+    changes = [h["Change"] for h in kb.models.history(f"{GROUP}@champion")]
+    assert [c.get("ModelApprovalStatus") for c in changes if "ModelApprovalStatus" in c] == [
+        "PendingManualApproval",
+        "Approved",
+    ]
+    capture = Path(kb.config.artifact_uri) / "data-capture" / ENDPOINT
+    records = [line for f in capture.rglob("*.jsonl") for line in f.read_text().splitlines()]
+    assert len(records) == 200, "every request captured, none lost on the clean stop"
+    assert {p.relative_to(capture).parts[0] for p in capture.rglob("*.jsonl")} <= {"A", "B"}
+    assert kb.endpoints.list() == []

@@ -3,7 +3,8 @@
 It makes a churn-like dataset, trains a few scikit-learn models with 5-fold cross-validation (params, a metric
 per fold, the dataset as input, the fitted model as output), finds the best runs with a filter, and draws the
 best model's lineage back to its dataset. Then it runs a SageMaker script-mode script as a spot training job
-that is interrupted once and resumes from its checkpoint.
+that is interrupted once and resumes from its checkpoint, tunes it, registers the models, approves one, and
+serves both behind an endpoint split 90/10 with every request captured.
 """
 
 from __future__ import annotations
@@ -122,6 +123,9 @@ def _training_job(kb: kibako.Kibako, dataset: Path, console: Any, err: Any) -> N
         markup=False,
         highlight=False,
     )
+    from kibako._demo_serving import registry_and_endpoint
+
+    registry_and_endpoint(kb, job.name, str(best.get("TrainingJobName") or job.name), dataset, console, err)
 
 
 def main(home: str | None = None) -> None:
