@@ -11,11 +11,11 @@ import joblib
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
+from tests.conftest import LiveServer
 
 import kibako
 from kibako.errors import PermissionDeniedError, ValidationError
 from kibako.jobs.worker import Worker
-from tests.conftest import LiveServer
 
 pytestmark = pytest.mark.slow
 
