@@ -39,6 +39,9 @@ def test_remote_import_approve_deploy_and_invoke(hosted: LiveServer, tmp_path: P
     assert version["InferenceSpecification"]["Containers"][0]["Flavor"] == "sklearn"
     approved = kb.models.approve("remote/1", "fine")
     assert approved["ModelApprovalStatus"] == "Approved"
+    assert kb.models.history("remote/1")[-1]["Actor"].startswith(
+        "token:"
+    )  # the server names who, not the client
     desc = kb.endpoints.deploy("remote-ep", {"A": "remote/1"}, capture_percent=50)
     assert desc["EndpointStatus"] == "InService"
     answer = kb.endpoints.invoke("remote-ep", "0.9,0.1,0.1,0.1")

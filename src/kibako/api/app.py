@@ -52,6 +52,8 @@ def create_app(services: Services) -> FastAPI:
             raise ValidationError(f"the request body is not JSON: {exc}") from exc
         if not isinstance(body, dict):
             raise ValidationError("the request body must be a JSON object of the method's arguments")
+        if "actor" in methods[method][1].parameters:
+            body["actor"] = request.state.caller  # the server, not the client, says who made a change
         call = checked_call(SERVICE_CLASSES[service], method, getattr(services.by_name(service), method))
         result = await run_in_threadpool(call, decode(body))
         return json_response(encode(result))

@@ -14,9 +14,11 @@ def require_role(request: Request, needed: str) -> str:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise AuthError("this server needs a bearer token (header 'Authorization: Bearer <token>')")
-    role = request.app.state.services.tokens.authenticate(token.strip())
-    if role is None:
+    found = request.app.state.services.tokens.identify(token.strip())
+    if found is None:
         raise AuthError("the token is unknown or revoked")
+    role, name = found
+    request.state.caller = f"token:{name}"  # who the audit trails name for this request
     if ROLE_RANK[role] < ROLE_RANK[needed]:
         raise PermissionDeniedError(
             f"{_article(role)} {role} token cannot do this; it needs {_article(needed)} {needed} token"

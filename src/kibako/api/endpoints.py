@@ -33,7 +33,9 @@ async def invoke(request: Request, name: str) -> Response:
     if client is None:
         client = request.app.state.endpoint_client = httpx.AsyncClient(timeout=60.0)
     try:
-        answer = await client.post(f"{desc['Url']}/invocations", content=await request.body(), headers=headers)
+        answer = await client.post(
+            f"{desc['Url']}/invocations", content=await request.body(), headers=headers
+        )
     except httpx.TransportError as exc:
         raise ServerUnreachableError(f"endpoint {name} did not answer at {desc['Url']}: {exc}") from None
     out = {

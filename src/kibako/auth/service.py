@@ -94,11 +94,19 @@ class TokenService:
 
     def authenticate(self, token: str) -> str | None:
         """The role of ``token``, or None when it is unknown or revoked."""
+        found = self.identify(token)
+        return None if found is None else found[0]
+
+    def identify(self, token: str) -> tuple[str, str] | None:
+        """``(role, name)`` of ``token`` (its id when it has no name), or None when unknown or revoked."""
         t = schema.tokens
         with self.store.read() as conn:
-            return conn.execute(
-                select(t.c.role).where(t.c.token_hash == hash_token(token), t.c.revoked_ms.is_(None))
-            ).scalar()
+            row = conn.execute(
+                select(t.c.role, t.c.name, t.c.id).where(
+                    t.c.token_hash == hash_token(token), t.c.revoked_ms.is_(None)
+                )
+            ).first()
+        return None if row is None else (str(row.role), str(row.name or row.id))
 
     def first_admin_token(self) -> NewToken | None:
         """On a store with no tokens at all, make the first admin token; otherwise None."""
