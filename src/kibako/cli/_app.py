@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from kibako.cli import endpoints, experiments, jobs, lineage, models, runs, server, tokens, tuning
+from kibako.cli import (
+    endpoints,
+    experiments,
+    jobs,
+    lineage,
+    models,
+    runs,
+    server,
+    tokens,
+    transform,
+    tuning,
+)
 from kibako.cli._context import handle_errors
 
 app = typer.Typer(
@@ -23,6 +34,7 @@ app.add_typer(jobs.app, name="jobs")
 app.add_typer(tuning.app, name="tuning")
 app.add_typer(models.app, name="models")
 app.add_typer(endpoints.app, name="endpoints")
+app.add_typer(transform.app, name="transform")
 app.command("server")(server.server)
 app.command("worker")(jobs.worker)
 

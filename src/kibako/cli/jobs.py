@@ -17,11 +17,17 @@ app = typer.Typer(
 )
 
 EXIT_FAILED = 3
+_KINDS = ("Training", "Processing", "Transform")
+
+
+def _field(desc: dict[str, Any], suffix: str) -> Any:
+    """``TrainingJobName`` / ``ProcessingJobName`` / ``TransformJobName`` (by ``suffix``), whichever is there."""
+    return next((desc[f"{k}{suffix}"] for k in _KINDS if desc.get(f"{k}{suffix}") is not None), None)
 
 
 def _finish(job: Any, wait: bool, as_json: bool) -> None:
     desc = job.describe()
-    status = desc.get("TrainingJobStatus") or desc.get("ProcessingJobStatus")
+    status = _field(desc, "JobStatus")
     if as_json:
         emit_json(desc)
     else:
@@ -33,7 +39,7 @@ def _finish(job: Any, wait: bool, as_json: bool) -> None:
 
 
 def _print_summary(desc: dict[str, Any]) -> None:
-    status = desc.get("TrainingJobStatus") or desc.get("ProcessingJobStatus")
+    status = _field(desc, "JobStatus")
     lines = [
         f"  status     {status}" + (f" ({desc['SecondaryStatus']})" if desc.get("SecondaryStatus") else "")
     ]
@@ -157,7 +163,7 @@ def process(
 @handle_errors
 def list_jobs(
     status: str = typer.Option(None, "--status", help="InProgress, Completed, Failed, Stopping or Stopped."),
-    kind: str = typer.Option(None, "--type", help="TrainingJob or ProcessingJob."),
+    kind: str = typer.Option(None, "--type", help="TrainingJob, ProcessingJob or TransformJob."),
     max_results: int = typer.Option(100, "--max"),
     as_json: bool = typer.Option(False, "--json", help="One JSON document: {JobSummaries: [...]}."),
 ) -> None:
@@ -171,12 +177,12 @@ def list_jobs(
         ["name", "type", "status", "secondary", "created", "ended"],
         [
             [
-                j.get("TrainingJobName") or j.get("ProcessingJobName"),
+                _field(j, "JobName"),
                 j["JobType"],
-                j.get("TrainingJobStatus") or j.get("ProcessingJobStatus"),
+                _field(j, "JobStatus"),
                 j.get("SecondaryStatus", ""),
                 (j.get("CreationTime") or "")[:19],
-                (j.get("TrainingEndTime") or j.get("ProcessingEndTime") or "")[:19],
+                (_field(j, "EndTime") or "")[:19],
             ]
             for j in jobs
         ],
@@ -193,7 +199,7 @@ def describe(
     if as_json:
         emit_json(desc)
         return
-    typer.echo(desc.get("TrainingJobName") or desc.get("ProcessingJobName"))
+    typer.echo(_field(desc, "JobName"))
     _print_summary(desc)
     transitions = desc.get("SecondaryStatusTransitions") or []
     if transitions:

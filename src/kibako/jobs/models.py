@@ -1,4 +1,5 @@
-"""Training and processing job requests, read from the shapes of CreateTrainingJob and CreateProcessingJob.
+"""Training and processing job requests, read from the shapes of CreateTrainingJob and CreateProcessingJob
+(transform jobs, from CreateTransformJob, are read in :mod:`kibako.jobs.transform`).
 
 A request is the AWS JSON, with what makes sense locally:
 
@@ -25,9 +26,10 @@ from kibako.jobs.resources import Resources, resolve
 
 TRAINING = "TrainingJob"
 PROCESSING = "ProcessingJob"
-KINDS = (TRAINING, PROCESSING)
+TRANSFORM = "TransformJob"
+KINDS = (TRAINING, PROCESSING, TRANSFORM)
 
-# TrainingJobStatus / ProcessingJobStatus
+# TrainingJobStatus / ProcessingJobStatus / TransformJobStatus
 IN_PROGRESS = "InProgress"
 COMPLETED = "Completed"
 FAILED = "Failed"
@@ -246,6 +248,10 @@ def parse(kind: str, request: dict[str, Any]) -> JobSpec:
         return parse_training(request)
     if kind == PROCESSING:
         return parse_processing(request)
+    if kind == TRANSFORM:
+        from kibako.jobs.transform import parse_transform
+
+        return parse_transform(request)
     raise ValidationError(f"job kind is one of {', '.join(KINDS)}, not {kind!r}")
 
 

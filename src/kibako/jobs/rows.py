@@ -32,6 +32,18 @@ FIELDS = {
         "ProcessingStartTime",
         "ProcessingEndTime",
     ),
+    models.TRANSFORM: (
+        "TransformJobName",
+        "TransformJobArn",
+        "TransformJobStatus",
+        "TransformStartTime",
+        "TransformEndTime",
+    ),
+}
+WHAT = {
+    models.TRAINING: "training job",
+    models.PROCESSING: "processing job",
+    models.TRANSFORM: "transform job",
 }
 
 
@@ -107,7 +119,7 @@ def insert_job(tx: Connection, row: JobRow, needs: Resources) -> None:
 def load(
     conn: Connection, name: str, kind: str | None = None, *, lock: bool = False, missing: str | None = None
 ) -> JobRow:
-    """The job called ``name`` (or with that ARN), of ``kind`` or else a training or processing job;
+    """The job called ``name`` (or with that ARN), of ``kind`` or else a training, processing or transform job;
     NotFoundError (with ``missing`` as its message, when given) if there is none."""
     e = schema.executions
     stmt = select(e, schema.jobs.c.request).join(schema.jobs, schema.jobs.c.execution_id == e.c.id)
@@ -117,7 +129,7 @@ def load(
         stmt = stmt.with_for_update(of=e)
     found = conn.execute(stmt).mappings().first()
     if found is None:
-        what = {models.TRAINING: "training job", models.PROCESSING: "processing job"}.get(kind or "", "job")
+        what = WHAT.get(kind or "", "job")
         raise NotFoundError(
             missing or f"no {what} named {name!r}; `kibako jobs list` shows the jobs there are"
         )
@@ -186,7 +198,7 @@ def description(row: JobRow) -> dict[str, Any]:
         "Interruptions",
         "Warnings",
     ):
-        if key in p:
+        if key in p and not (row.kind == models.TRANSFORM and key.endswith("TimeInSeconds")):
             out[key] = p[key]
     out["RunId"] = p.get("RunId")
     out["Attempts"] = p.get("Attempts", 0)
@@ -207,4 +219,6 @@ def summary(row: JobRow) -> dict[str, Any]:
         summary[end_key] = iso(row.end_ms)
     if row.kind == models.TRAINING:
         summary["SecondaryStatus"] = row.properties.get("SecondaryStatus")
+    if row.kind == models.TRANSFORM and row.properties.get("FailureReason"):
+        summary["FailureReason"] = row.properties["FailureReason"]  # TransformJobSummary has it
     return summary

@@ -4,6 +4,9 @@ Starting → Downloading (code, channels, checkpoints) → Training (the script'
 scraped for MetricDefinitions; checkpoints sync; the lease is renewed; stop, MaxRuntime, MaxWait and spot
 interruptions are watched) → Uploading (model.tar.gz, output data) → Completed, or Failed / Stopped /
 Interrupted (given back to the queue to restart from its checkpoints).
+
+Processing and transform jobs take the same path with their own names: their inputs are fetched to folders
+under the job's ``/opt/ml``, their command runs, and their output folders are uploaded at the end.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from kibako.jobs.contract import JobPaths, TrainingContract, failure_reason, pre
 from kibako.jobs.envs import REQUIREMENTS, python_for
 from kibako.jobs.executors import Executor, Instance, Launch
 from kibako.jobs.metrics import MetricScraper
+from kibako.jobs.rows import FIELDS
 from kibako.jobs.service import DONE, QUEUED, Claim, JobService, LeaseLostError
 
 TICK = 0.05
@@ -507,7 +511,7 @@ class AttemptRunner:
     def _upload(self, folders: list[JobPaths]) -> dict[str, Any]:
         what = "the generated training model" if self.spec.kind == models.TRAINING else "the outputs"
         self._update(secondary=models.UPLOADING, message=f"Uploading {what}")
-        if self.spec.kind == models.PROCESSING:
+        if self.spec.kind != models.TRAINING:
             return self._upload_processing(folders)
         base = f"{self.spec.output_path.rstrip('/')}/{self.spec.name}/output"
         fields: dict[str, Any] = {}
@@ -576,7 +580,9 @@ class AttemptRunner:
 
     @property
     def _what(self) -> str:
-        return "Training job" if self.spec.kind == models.TRAINING else "Processing job"
+        return {models.TRAINING: "Training job", models.TRANSFORM: "Transform job"}.get(
+            self.spec.kind, "Processing job"
+        )
 
     def _update(
         self,
@@ -639,11 +645,11 @@ def _with_description(claim: Claim, desc: dict[str, Any]) -> Claim:
 
 
 def _start_key(spec: models.JobSpec) -> str:
-    return "TrainingStartTime" if spec.kind == models.TRAINING else "ProcessingStartTime"
+    return FIELDS[spec.kind][3]
 
 
 def _first_start(desc: dict[str, Any]) -> str | None:
-    return desc.get("TrainingStartTime") or desc.get("ProcessingStartTime")
+    return desc.get("TrainingStartTime") or desc.get("ProcessingStartTime") or desc.get("TransformStartTime")
 
 
 def _wall_since(iso: str | None, jobs: JobService) -> float:
@@ -655,15 +661,16 @@ def _wall_since(iso: str | None, jobs: JobService) -> float:
 
 
 def _running_status(spec: models.JobSpec) -> str:
-    return models.TRAINING_STATUS if spec.kind == models.TRAINING else "Processing"
+    return {models.TRAINING: models.TRAINING_STATUS, models.TRANSFORM: "Transforming"}.get(
+        spec.kind, "Processing"
+    )
 
 
 def _running_message(spec: models.JobSpec) -> str:
-    return (
-        "Training image download completed. Training in progress."
-        if spec.kind == models.TRAINING
-        else "Processing"
-    )
+    return {
+        models.TRAINING: "Training image download completed. Training in progress.",
+        models.TRANSFORM: "Transforming",
+    }.get(spec.kind, "Processing")
 
 
 def _host(launch: Launch) -> str:

@@ -1,10 +1,12 @@
-"""Training and processing jobs: created from AWS-shaped requests, queued in the store, claimed by workers.
+"""Training, processing and transform jobs: created from AWS-shaped requests, queued in the store, claimed by
+workers.
 
-A job is an Execution node (type ``TrainingJob`` or ``ProcessingJob``) with a row in the ``jobs`` queue. A
+A job is an Execution node (type ``TrainingJob``, ``ProcessingJob`` or ``TransformJob``) with a row in the
+``jobs`` queue. A
 worker claims it with a lease and renews the lease while the job runs; a job whose lease runs out (its worker
 died) is claimed again and restarts from its checkpoints. Every update checks the lease, so a worker that lost
 its job can no longer write to it. Each status change publishes a "SageMaker Training Job State Change" (or
-Processing) event in the same transaction.
+Processing, or Transform) event in the same transaction.
 """
 
 from __future__ import annotations
@@ -50,9 +52,18 @@ EVENT_SOURCE = "aws.sagemaker"
 STATE_CHANGE = {
     models.TRAINING: "SageMaker Training Job State Change",
     models.PROCESSING: "SageMaker Processing Job State Change",
+    models.TRANSFORM: "SageMaker Transform Job State Change",
 }
-ARN_RESOURCE = {models.TRAINING: "training-job", models.PROCESSING: "processing-job"}
-DEFAULT_EXPERIMENT = {models.TRAINING: "training-jobs", models.PROCESSING: "processing-jobs"}
+ARN_RESOURCE = {
+    models.TRAINING: "training-job",
+    models.PROCESSING: "processing-job",
+    models.TRANSFORM: "transform-job",
+}
+DEFAULT_EXPERIMENT = {
+    models.TRAINING: "training-jobs",
+    models.PROCESSING: "processing-jobs",
+    models.TRANSFORM: "transform-jobs",
+}
 
 
 @dataclass(frozen=True)
@@ -183,6 +194,12 @@ class JobService:
         """Queue a processing job from a CreateProcessingJob request; returns ``{"ProcessingJobArn": ...}``."""
         return self._create(models.PROCESSING, request)
 
+    def create_transform_job(self, request: dict[str, Any]) -> dict[str, str]:
+        """Queue a transform job from a CreateTransformJob request that already carries its model's location
+        (``ModelDataUrl``, see :mod:`kibako.jobs.transform`); returns ``{"TransformJobArn": ...}``. The serving
+        service's ``create_transform_job`` resolves ``ModelName`` and calls this."""
+        return self._create(models.TRANSFORM, request)
+
     def _create(self, kind: str, request: dict[str, Any]) -> dict[str, str]:
         spec = self._with_defaults(parse(kind, request))
         _check_local_sources(spec)
@@ -272,6 +289,8 @@ class JobService:
 
         base = f"{self.artifact_root}/jobs"
         request = dict(spec.request)
+        if spec.kind == models.TRANSFORM:
+            return spec  # its output path is required, its other defaults are written when it is parsed
         if spec.kind == models.TRAINING:
             output_path = spec.output_path or base
             checkpoint_uri = spec.checkpoint_uri or f"{base}/{spec.name}/checkpoints"
@@ -312,8 +331,13 @@ class JobService:
         return self._describe(models.PROCESSING, name)
 
     @query
+    def describe_transform_job(self, name: str) -> dict[str, Any]:
+        """DescribeTransformJob."""
+        return self._describe(models.TRANSFORM, name)
+
+    @query
     def describe_job(self, name: str) -> dict[str, Any]:
-        """The description of the training or processing job called ``name`` (or with that ARN)."""
+        """The description of the training, processing or transform job called ``name`` (or with that ARN)."""
         with self.store.read() as conn:
             row = load(conn, name)
         return description(row)
@@ -327,7 +351,8 @@ class JobService:
     def list_jobs(
         self, kind: str | None = None, status: str | None = None, max_results: int = 100
     ) -> list[dict[str, Any]]:
-        """Summaries of jobs, newest first (ListTrainingJobs / ListProcessingJobs shapes, plus ``JobType``)."""
+        """Summaries of jobs, newest first (ListTrainingJobs / ListProcessingJobs / ListTransformJobs shapes, plus
+        ``JobType``)."""
         if kind is not None and kind not in models.KINDS:
             raise ValidationError(f"job kind is one of {', '.join(models.KINDS)}, not {kind!r}")
         if status is not None and status not in models.JOB_STATUSES:
@@ -349,13 +374,10 @@ class JobService:
         """What each instance of a job wrote to its log since ``offsets`` (host -> byte offset), at most
         ``max_bytes`` per host: ``{"Logs": {host: text}, "Offsets": {host: offset}, "Ended": bool}``. Call
         again with the returned offsets to follow the job."""
-        desc = self.describe_job(name)
-        status = desc.get("TrainingJobStatus") or desc.get("ProcessingJobStatus")
-        folder = (
-            (self.home / "jobs" / str(desc.get("TrainingJobName") or desc["ProcessingJobName"]) / "logs")
-            if self.home
-            else None
-        )
+        with self.store.read() as conn:
+            row = load(conn, name)
+        status = row.status
+        folder = (self.home / "jobs" / row.name / "logs") if self.home else None
         logs: dict[str, str] = {}
         new_offsets: dict[str, int] = {}
         for path in sorted(folder.glob("*.log")) if folder and folder.is_dir() else []:
@@ -372,7 +394,8 @@ class JobService:
     @command
     def stop_job(self, name: str, kind: str | None = None) -> None:
         """Stop a job: a queued job stops at once; a running one gets SIGTERM, then a kill after its grace period.
-        ``kind`` names a registered kind of work (a tuning job) to stop; by default, training or processing."""
+        ``kind`` names a registered kind of work (a tuning job) to stop; by default, training, processing or
+        transform."""
         now = self.clock.time_ms()
         with self.store.write() as tx:
             row = load(tx, name, kind, lock=True)
@@ -412,6 +435,10 @@ class JobService:
     def stop_processing_job(self, name: str) -> None:
         self._describe(models.PROCESSING, name)
         self.stop_job(name)
+
+    @command
+    def stop_transform_job(self, name: str) -> None:
+        self.stop_job(name, models.TRANSFORM)
 
     # -- the worker's side ----------------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
-"""``kb.jobs``: training and processing jobs from Python, embedded or against a server.
+"""``kb.jobs``: training, processing and batch transform jobs from Python, embedded or against a server.
 
 >>> job = kb.jobs.train("train.py", source_dir="src", inputs={"train": "data/train.csv"},
 ...                     hyperparameters={"epochs": 5}, spot=True, wait=True)
 >>> job.status, job.model_uri
+>>> kb.jobs.transform("churn/3", "data/score.csv", "out/", split_type="Line").status
 """
 
 from __future__ import annotations
@@ -38,12 +39,24 @@ def _local_uri(value: str) -> str:
     return str(Path(value).expanduser().resolve())
 
 
+_STATUS_KEYS = ("TrainingJobStatus", "ProcessingJobStatus", "TransformJobStatus")
+# Content types SageMaker's batch transform reads, by file extension (what `transform` guesses when not told).
+_CONTENT_TYPES = {
+    ".csv": "text/csv",
+    ".json": "application/json",
+    ".jsonl": "application/jsonlines",
+    ".jsonlines": "application/jsonlines",
+    ".npy": "application/x-npy",
+}
+
+
 def _status_key(desc: Mapping[str, Any]) -> str:
-    return "TrainingJobStatus" if "TrainingJobStatus" in desc else "ProcessingJobStatus"
+    return next((key for key in _STATUS_KEYS if key in desc), "TrainingJobStatus")
 
 
 class Job:
-    """A training or processing job. ``describe()`` reads its current state; ``wait()`` blocks until it ends."""
+    """A training, processing or transform job. ``describe()`` reads its current state; ``wait()`` blocks until
+    it ends."""
 
     def __init__(self, jobs: Jobs, name: str, description: dict[str, Any] | None = None) -> None:
         self._jobs = jobs
@@ -230,6 +243,95 @@ class Jobs:
         _common(request, environment, experiment, None, tags)
         return self.create_processing_job(request, wait=wait)
 
+    def transform(
+        self,
+        model_name: str,
+        input: str,
+        output: str,
+        *,
+        content_type: str | None = None,
+        split_type: str | None = None,
+        strategy: str | None = None,
+        max_payload_mb: int | None = None,
+        max_concurrent: int | None = None,
+        accept: str | None = None,
+        assemble_with: str | None = None,
+        join_source: str | None = None,
+        input_filter: str | None = None,
+        output_filter: str | None = None,
+        compression: str | None = None,
+        name: str | None = None,
+        instance_type: str | None = None,
+        instance_count: int = 1,
+        environment: Mapping[str, str] | None = None,
+        experiment: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        wait: bool = True,
+    ) -> Job:
+        """Run a batch transform job: the model predicts on every record of ``input`` (a file or a folder),
+        writing ``<file>.out`` under ``output``. Options are CreateTransformJob's (docs/transform.md).
+
+        ``model_name`` is a model made with CreateModel, or a registry version (``"churn/3"``,
+        ``"churn@champion"``), for which a model named after the job is created. ``content_type`` is guessed
+        from the input's extension when not given (``.csv``, ``.json``, ``.jsonl``; ``.gz`` means Gzip).
+
+        >>> kb.jobs.transform("churn/3", "data/score.csv", "out/", split_type="Line", join_source="Input")
+        """
+        job = name or job_name(f"transform-{re.split(r'[/@]', model_name)[0]}")
+        serving = self._client.endpoints.service
+        if "/" in model_name or "@" in model_name:
+            serving.create_model({"ModelName": job, "PrimaryContainer": {"ModelPackageName": model_name}})
+            model_name = job
+        source = _local_uri(input)
+        guessed_type, gzipped = _guess_content_type(source)
+        transform_input: dict[str, Any] = {
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": source}},
+        }
+        for key, value in (
+            ("ContentType", content_type or guessed_type),
+            ("SplitType", split_type),
+            ("CompressionType", compression or ("Gzip" if gzipped else None)),
+        ):
+            if value is not None:
+                transform_input[key] = value
+        transform_output: dict[str, Any] = {"S3OutputPath": _local_uri(output)}
+        for key, value in (("Accept", accept), ("AssembleWith", assemble_with)):
+            if value is not None:
+                transform_output[key] = value
+        request: dict[str, Any] = {
+            "TransformJobName": job,
+            "ModelName": model_name,
+            "TransformInput": transform_input,
+            "TransformOutput": transform_output,
+            "TransformResources": {"InstanceCount": instance_count}
+            | ({"InstanceType": instance_type} if instance_type else {}),
+        }
+        for key, value in (
+            ("BatchStrategy", strategy),
+            ("MaxPayloadInMB", max_payload_mb),
+            ("MaxConcurrentTransforms", max_concurrent),
+        ):
+            if value is not None:
+                request[key] = value
+        processing = {
+            key: value
+            for key, value in (
+                ("InputFilter", input_filter),
+                ("OutputFilter", output_filter),
+                ("JoinSource", join_source),
+            )
+            if value is not None
+        }
+        if processing:
+            request["DataProcessing"] = processing
+        _common(request, environment, experiment, None, tags)
+        return self.create_transform_job(request, wait=wait)
+
+    def create_transform_job(self, request: dict[str, Any], *, wait: bool = False) -> Job:
+        """Submit a CreateTransformJob request as it is (``ModelName`` must name a model made with CreateModel)."""
+        self._client.endpoints.service.create_transform_job(request)
+        return self._submitted(str(request["TransformJobName"]), wait)
+
     def create_training_job(self, request: dict[str, Any], *, wait: bool = False) -> Job:
         """Submit a CreateTrainingJob request as it is (see docs/jobs.md for the local additions)."""
         self.service.create_training_job(request)
@@ -354,6 +456,27 @@ def _stopping(max_run: int | None, max_wait: int | None, grace: int | None) -> d
     if grace is not None:
         stopping["GracePeriodInSeconds"] = grace
     return stopping
+
+
+def _guess_content_type(uri: str) -> tuple[str | None, bool]:
+    """The content type a local input's extension says (one kind of file in a folder), and whether it is
+    gzipped; (None, False) when it does not tell."""
+    if "://" in uri:
+        return None, False
+    path = Path(uri)
+    if path.is_file():
+        files = [path]
+    else:
+        files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else []
+    kinds: set[tuple[str | None, bool]] = set()
+    for file in files:
+        name = file.name.lower()
+        gzipped = name.endswith(".gz")
+        suffix = Path(name.removesuffix(".gz")).suffix
+        kinds.add((_CONTENT_TYPES.get(suffix), gzipped))
+    if len(kinds) != 1:
+        return None, False
+    return next(iter(kinds))
 
 
 def _processing_input(name: str, uri: str, destination: str) -> dict[str, Any]:

@@ -254,6 +254,49 @@ class ServingService:
             )
         self.tracking.end_run(str(row.properties["RunId"]), "Completed")
 
+    # -- batch transform -------------------------------------------------------------------------------------
+
+    @command
+    def create_transform_job(self, request: dict[str, Any]) -> dict[str, str]:
+        """CreateTransformJob: the model named by ``ModelName`` runs over every record of the input as a job
+        on the queue (see docs/transform.md); returns ``{"TransformJobArn": ...}``. The stored request gains
+        the model's ``ModelDataUrl``, ``Flavor``, ``ModelClass`` and ``ModelEnvironment`` (local fields)."""
+        req = models.plain(request, "CreateTransformJob")
+        model_name = req.get("ModelName")
+        if not isinstance(model_name, str) or not model_name:
+            raise ValidationError("ModelName is required: the name of a model made with CreateModel")
+        try:
+            container = self.describe_model(model_name)["PrimaryContainer"]
+        except NotFoundError:
+            raise ValidationError(
+                f"Could not find model {model_name!r}; create it first with CreateModel (a registry version "
+                "such as 'churn/3' is turned into one by `kibako transform start --model` and kb.jobs.transform)"
+            ) from None
+        for key in ("ModelDataUrl", "Flavor", "ModelClass", "ModelEnvironment"):
+            req.pop(key, None)  # always the model's own: a copied DescribeTransformJob cannot point elsewhere
+        req["ModelDataUrl"] = container["ModelDataUrl"]
+        for key in ("Flavor", "ModelClass"):
+            if container.get(key):
+                req[key] = container[key]
+        if container.get("Environment"):
+            req["ModelEnvironment"] = dict(container["Environment"])
+        return self.jobs.create_transform_job(req)
+
+    @query
+    def describe_transform_job(self, name: str) -> dict[str, Any]:
+        """DescribeTransformJob (with the local fields the request was given)."""
+        return self.jobs.describe_transform_job(name)
+
+    @query
+    def list_transform_jobs(self, status: str | None = None, max_results: int = 100) -> list[dict[str, Any]]:
+        """ListTransformJobs' TransformJobSummaries, newest first."""
+        return self.jobs.list_jobs("TransformJob", status, max_results)
+
+    @command
+    def stop_transform_job(self, name: str) -> None:
+        """StopTransformJob: a queued job stops at once; a running one is stopped, keeping what it wrote."""
+        self.jobs.stop_transform_job(name)
+
     # -- used by the hosting worker ------------------------------------------------------------------------------
 
     def model_of(self, name: str) -> dict[str, Any]:
