@@ -247,7 +247,9 @@ model_packages = Table(
     Column("status", String(16), nullable=False),  # ModelPackageStatus
     Column("approval_status", String(32), nullable=False),  # PendingManualApproval, Approved, Rejected
     Column("description", Text, nullable=False, default=""),
-    Column("properties", JSON, nullable=False, default=dict),  # InferenceSpecification, ModelMetrics, card, ...
+    Column(
+        "properties", JSON, nullable=False, default=dict
+    ),  # InferenceSpecification, ModelMetrics, card, ...
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
     UniqueConstraint("group_id", "version"),

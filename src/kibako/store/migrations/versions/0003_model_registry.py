@@ -30,7 +30,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["artifact_id"], ["artifacts.id"], name=op.f("fk_model_packages_artifact_id_artifacts")
         ),
-        sa.ForeignKeyConstraint(["group_id"], ["contexts.id"], name=op.f("fk_model_packages_group_id_contexts")),
+        sa.ForeignKeyConstraint(
+            ["group_id"], ["contexts.id"], name=op.f("fk_model_packages_group_id_contexts")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_model_packages")),
         sa.UniqueConstraint("arn", name=op.f("uq_model_packages_arn")),
         sa.UniqueConstraint("group_id", "version", name=op.f("uq_model_packages_group_id_version")),
@@ -47,7 +49,9 @@ def upgrade() -> None:
         sa.Column("key", sa.String(length=250), nullable=False),
         sa.Column("value", sa.Float(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["package_id"], ["model_packages.id"], name=op.f("fk_model_package_metrics_package_id_model_packages")
+            ["package_id"],
+            ["model_packages.id"],
+            name=op.f("fk_model_package_metrics_package_id_model_packages"),
         ),
         sa.PrimaryKeyConstraint("package_id", "key", name=op.f("pk_model_package_metrics")),
     )
@@ -65,7 +69,9 @@ def upgrade() -> None:
         sa.Column("actor", sa.String(length=255), nullable=False),
         sa.Column("change", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["package_id"], ["model_packages.id"], name=op.f("fk_model_package_history_package_id_model_packages")
+            ["package_id"],
+            ["model_packages.id"],
+            name=op.f("fk_model_package_history_package_id_model_packages"),
         ),
         sa.PrimaryKeyConstraint("package_id", "seq", name=op.f("pk_model_package_history")),
     )
@@ -75,7 +81,9 @@ def upgrade() -> None:
         sa.Column("alias", sa.String(length=255), nullable=False),
         sa.Column("package_id", sa.String(length=32), nullable=False),
         sa.Column("updated_ms", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(["group_id"], ["contexts.id"], name=op.f("fk_model_aliases_group_id_contexts")),
+        sa.ForeignKeyConstraint(
+            ["group_id"], ["contexts.id"], name=op.f("fk_model_aliases_group_id_contexts")
+        ),
         sa.ForeignKeyConstraint(
             ["package_id"], ["model_packages.id"], name=op.f("fk_model_aliases_package_id_model_packages")
         ),
