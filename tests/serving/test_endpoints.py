@@ -182,6 +182,7 @@ def test_errors_keep_their_http_meaning_and_the_endpoint_keeps_serving(
     assert sum(metrics["A/Invocation5XXErrors"].values) == 1
     assert sum(metrics["A/Invocation4XXErrors"].values) == 2
     assert sum(metrics["A/Invocations"].values) >= 4
+    assert "A/ModelLatency" in metrics and "A/ModelLatencyP99" in metrics  # microseconds, per window
 
 
 def test_capture_writes_sagemaker_records_per_variant_and_hour(
@@ -281,6 +282,11 @@ def test_a_config_that_does_not_load_rolls_back(
     ]
     assert "ROLLING_BACK" in statuses and statuses[-1] == "IN_SERVICE"
     assert kb.endpoints.invoke("rb-ep", ROW).variant == "A"
+    endpoint_id = kb.lineage.get_vertex(desc["EndpointArn"]).id
+    served = kb.lineage.query(endpoint_id, direction="up", max_depth=1)
+    assert {v.uri for v in served.vertices if v.kind == "Artifact"} == {
+        kb.models.get(versions[0])["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    }, "the model that never loaded is not recorded as having served"
     with pytest.raises(NotFoundError, match="Could not find endpoint"):
         serving.update_endpoint({"EndpointName": "nope", "EndpointConfigName": "rb-2"})
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +43,30 @@ def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     for row in rows:
         t.add_row(*["" if v is None else str(v) for v in row])
     Console(soft_wrap=False).print(t)
+
+
+EXIT_FAILED = 3  # a --wait'ed job ended Failed or Stopped
+
+
+def finish_submitted(
+    name: str,
+    desc: dict[str, Any],
+    status: str,
+    *,
+    wait: bool,
+    as_json: bool,
+    summary: Callable[[dict[str, Any]], None],
+) -> None:
+    """What a submit command prints: the Describe* JSON, or the name (and, waited for, a summary); a waited
+    job that did not complete exits 3."""
+    if as_json:
+        emit_json(desc)
+    else:
+        typer.echo(name)
+        if wait:
+            summary(desc)
+    if wait and status != "Completed":
+        raise typer.Exit(EXIT_FAILED)
 
 
 def message(text: str) -> None:

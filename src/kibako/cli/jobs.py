@@ -9,14 +9,13 @@ from typing import Any
 import typer
 
 from kibako.cli._context import client, handle_errors
-from kibako.cli._output import emit_json, message, table
+from kibako.cli._output import emit_json, finish_submitted, message, table
 from kibako.cli._parse import hyperparameters, pairs
 
 app = typer.Typer(
     help="Training and processing jobs: SageMaker scripts, run here unchanged.", no_args_is_help=True
 )
 
-EXIT_FAILED = 3
 _KINDS = ("Training", "Processing", "Transform")
 
 
@@ -28,14 +27,7 @@ def _field(desc: dict[str, Any], suffix: str) -> Any:
 def _finish(job: Any, wait: bool, as_json: bool) -> None:
     desc = job.describe()
     status = _field(desc, "JobStatus")
-    if as_json:
-        emit_json(desc)
-    else:
-        typer.echo(job.name)
-        if wait:
-            _print_summary(desc)
-    if wait and status != "Completed":
-        raise typer.Exit(EXIT_FAILED)
+    finish_submitted(job.name, desc, status, wait=wait, as_json=as_json, summary=_print_summary)
 
 
 def _print_summary(desc: dict[str, Any]) -> None:

@@ -7,14 +7,12 @@ from typing import Any
 import typer
 
 from kibako.cli._context import client, handle_errors
-from kibako.cli._output import emit_json, message, table
+from kibako.cli._output import emit_json, finish_submitted, message, table
 
 app = typer.Typer(
     help="Batch transform jobs: a model's predictions for every record of a file or folder.",
     no_args_is_help=True,
 )
-
-EXIT_FAILED = 3
 
 
 def _summary(desc: dict[str, Any]) -> None:
@@ -106,14 +104,8 @@ def start(
         wait=wait,
     )
     desc = job.describe()
-    if as_json:
-        emit_json(desc)
-    else:
-        typer.echo(job.name)
-        if wait:
-            _summary(desc)
-    if wait and desc["TransformJobStatus"] != "Completed":
-        raise typer.Exit(EXIT_FAILED)
+    status = desc["TransformJobStatus"]
+    finish_submitted(job.name, desc, status, wait=wait, as_json=as_json, summary=_summary)
 
 
 @app.command("describe")

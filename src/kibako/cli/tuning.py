@@ -7,9 +7,8 @@ from typing import Any
 import typer
 
 from kibako.cli._context import client, handle_errors
-from kibako.cli._output import emit_json, message, table
+from kibako.cli._output import emit_json, finish_submitted, message, table
 from kibako.cli._parse import hyperparameters, pairs
-from kibako.cli.jobs import EXIT_FAILED
 
 app = typer.Typer(
     help="Hyperparameter tuning jobs: many training jobs of one script, searching for the best hyperparameters.",
@@ -98,14 +97,8 @@ def start(
         wait=wait,
     )
     desc = job.describe()
-    if as_json:
-        emit_json(desc)
-    else:
-        typer.echo(job.name)
-        if wait:
-            _print_summary(desc)
-    if wait and desc["HyperParameterTuningJobStatus"] != "Completed":
-        raise typer.Exit(EXIT_FAILED)
+    status = desc["HyperParameterTuningJobStatus"]
+    finish_submitted(job.name, desc, status, wait=wait, as_json=as_json, summary=_print_summary)
 
 
 def _print_summary(desc: dict[str, Any]) -> None:

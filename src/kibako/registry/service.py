@@ -7,9 +7,11 @@ change after creation goes to the version's history: who, when, what, and the co
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,26 @@ from kibako.registry.models import GROUP
 from kibako.registry.search import compile_filter
 from kibako.store import schema
 
+# Request fields a version keeps as given, and what DescribeModelPackage returns of its stored fields.
+_KEPT_FIELDS = (
+    "InferenceSpecification",
+    "ModelMetrics",
+    "DriftCheckBaselines",
+    "MetadataProperties",
+    "Domain",
+    "Task",
+    "SamplePayloadUrl",
+    "SourceUri",
+    "Tags",
+    "SourceJobName",
+    "AdditionalInferenceSpecifications",
+)
+_DESCRIBED_FIELDS = tuple(k for k in _KEPT_FIELDS if k != "Tags") + (
+    "ApprovalDescription",
+    "CustomerMetadataProperties",
+    "ModelCard",
+    "ModelLifeCycle",
+)
 _RESOURCE = "model-package"
 _GROUP_RESOURCE = "model-package-group"
 
@@ -135,23 +157,7 @@ class RegistryService:
         digest, size = _digest_of(model_uri)
         who = _actor(actor)
         now = self.clock.time_ms()
-        props: dict[str, Any] = {
-            k: req[k]
-            for k in (
-                "InferenceSpecification",
-                "ModelMetrics",
-                "DriftCheckBaselines",
-                "MetadataProperties",
-                "Domain",
-                "Task",
-                "SamplePayloadUrl",
-                "SourceUri",
-                "Tags",
-                "SourceJobName",
-                "AdditionalInferenceSpecifications",
-            )
-            if req.get(k) is not None
-        }
+        props: dict[str, Any] = {k: req[k] for k in _KEPT_FIELDS if req.get(k) is not None}
         props.update(CustomerMetadataProperties=metadata, CreatedBy=who, LastModifiedBy=who)
         if req.get("ApprovalDescription"):
             props["ApprovalDescription"] = models.check_description(
@@ -515,34 +521,12 @@ class RegistryService:
         aliases = sorted(conn.execute(select(a.c.alias).where(a.c.package_id == package_id)).scalars())
         props = row["properties"]
         out: dict[str, Any] = {
-            "ModelPackageName": group,
-            "ModelPackageGroupName": group,
-            "ModelPackageVersion": row["version"],
-            "ModelPackageArn": row["arn"],
-            "ModelPackageDescription": row["description"],
-            "CreationTime": iso(row["created_ms"]),
+            **_summary(row, group),
             "LastModifiedTime": iso(row["updated_ms"]),
-            "ModelPackageStatus": row["status"],
             "ModelPackageStatusDetails": {"ValidationStatuses": [], "ImageScanStatuses": []},
-            "ModelApprovalStatus": row["approval_status"],
             "CertifyForMarketplace": False,
         }
-        for key in (
-            "InferenceSpecification",
-            "ApprovalDescription",
-            "ModelMetrics",
-            "DriftCheckBaselines",
-            "MetadataProperties",
-            "CustomerMetadataProperties",
-            "ModelCard",
-            "ModelLifeCycle",
-            "Domain",
-            "Task",
-            "SamplePayloadUrl",
-            "SourceUri",
-            "AdditionalInferenceSpecifications",
-            "SourceJobName",
-        ):
+        for key in _DESCRIBED_FIELDS:
             if key in props:
                 out[key] = props[key]
         out["CreatedBy"] = {"UserProfileName": props.get("CreatedBy", "")}
@@ -626,37 +610,37 @@ def _actor(actor: str | None) -> str:
         return "unknown"
 
 
-def _digest_of(uri: str) -> tuple[str, int | None]:
-    """The content digest and size of the model at ``uri`` (fetched when remote); nothing is registered when
-    the model is not there."""
-    local = Path(uri[len("file://") :]) if uri.startswith("file://") else None
-    if local is None and "://" not in uri:
-        local = Path(uri).expanduser()
-    if local is not None:
+@contextlib.contextmanager
+def _fetched(uri: str, what: str) -> Iterator[Path]:
+    """The file or folder at ``uri``: itself when it is local, else a temporary copy. ValidationError when it
+    is not there, so nothing is registered."""
+    if uri.startswith("file://") or "://" not in uri:
+        local = Path(uri.removeprefix("file://")).expanduser()
         if not local.exists():
-            raise ValidationError(f"ModelDataUrl {uri} does not exist")
-        return path_digest(local), (local.stat().st_size if local.is_file() else None)
-    with tempfile.TemporaryDirectory(prefix="kibako-model-") as tmp:
+            raise ValidationError(f"{what} {uri} does not exist")
+        yield local
+        return
+    with tempfile.TemporaryDirectory(prefix="kibako-fetch-") as tmp:
         try:
             transfer.fetch(uri, Path(tmp))
         except NotFoundError:
-            raise ValidationError(f"ModelDataUrl {uri} does not exist") from None
+            raise ValidationError(f"{what} {uri} does not exist") from None
         entries = list(Path(tmp).iterdir())
-        target = entries[0] if len(entries) == 1 else Path(tmp)
-        return path_digest(target), (target.stat().st_size if target.is_file() else None)
+        yield entries[0] if len(entries) == 1 else Path(tmp)
+
+
+def _digest_of(uri: str) -> tuple[str, int | None]:
+    """The content digest and size of the model at ``uri``."""
+    with _fetched(uri, "ModelDataUrl") as path:
+        return path_digest(path), (path.stat().st_size if path.is_file() else None)
 
 
 def _read_report(uri: str) -> Any:
-    with tempfile.TemporaryDirectory(prefix="kibako-report-") as tmp:
-        try:
-            transfer.fetch(uri, Path(tmp))
-        except NotFoundError:
-            raise ValidationError(f"the metrics report {uri} does not exist") from None
-        files = [f for f in Path(tmp).rglob("*") if f.is_file()]
-        if len(files) != 1:
+    with _fetched(uri, "the metrics report") as path:
+        if not path.is_file():
             raise ValidationError(f"the metrics report {uri} is not one JSON file")
         try:
-            return json.loads(files[0].read_text())
+            return json.loads(path.read_text())
         except ValueError as exc:
             raise ValidationError(f"the metrics report {uri} is not JSON: {exc}") from None
 

@@ -8,9 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from kibako.errors import KibakoError, ServerUnreachableError, error_class
-
-_FINAL_WAIT = ("InService", "Failed")
+from kibako.errors import ConflictError, KibakoError, ServerUnreachableError, error_class
 
 
 @dataclass(frozen=True)
@@ -159,9 +157,7 @@ class Endpoints:
             if desc["EndpointStatus"] == status:
                 return desc
             if desc["EndpointStatus"] == "Failed":
-                raise error_class("ConflictError")(
-                    f"endpoint {name} Failed: {desc.get('FailureReason', 'no reason given')}"
-                )
+                raise ConflictError(f"endpoint {name} Failed: {desc.get('FailureReason', 'no reason given')}")
             if time.monotonic() > deadline:
                 raise TimeoutError(f"endpoint {name} is {desc['EndpointStatus']} after {timeout} s")
             time.sleep(0.05)
@@ -214,7 +210,7 @@ class Endpoints:
 
         url = desc.get("Url")
         if desc["EndpointStatus"] not in ("InService", "Updating", "RollingBack") or not url:
-            raise error_class("ConflictError")(
+            raise ConflictError(
                 f"endpoint {desc['EndpointName']} is {desc['EndpointStatus']}; it answers once InService"
             )
         if self._direct is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -91,6 +92,7 @@ class EndpointHost:
             self._update(models.FAILED, {"FailureReason": _reason(exc), "Url": None}, release=DONE)
             return
         self._update(models.IN_SERVICE, {**fields, "FailureReason": None}, started=row.start_ms is None)
+        self.serving.record_deployment(self.id, fields["ModelDataUrls"])
         next_renew = next_metrics = time.monotonic()
         while True:
             now = time.monotonic()
@@ -129,12 +131,12 @@ class EndpointHost:
         self, config_name: str, weights: dict[str, float]
     ) -> tuple[RuntimeConfig, dict[str, Any]]:
         """The runtime's config for endpoint config ``config_name`` (models fetched to the local cache), and the
-        description fields that go with it."""
+        description fields that go with it (``ModelDataUrls``: the models it serves)."""
         config = self.serving.describe_endpoint_config(config_name)
         uris: list[str] = []
 
         def variant(v: dict[str, Any], weight: float) -> VariantConfig:
-            container = self.serving.model_of(v["ModelName"])["PrimaryContainer"]
+            container = self.serving.describe_model(v["ModelName"])["PrimaryContainer"]
             uris.append(container["ModelDataUrl"])
             return VariantConfig(
                 name=v["VariantName"],
@@ -189,7 +191,7 @@ class EndpointHost:
             capture=capture,
             secret=self.secret,
         )
-        self.serving.record_deployment(self.id, uris)
+        fields["ModelDataUrls"] = uris
         return runtime, fields
 
     def _fetch(self, uri: str) -> Path:
@@ -206,11 +208,7 @@ class EndpointHost:
         return entries[0] if len(entries) == 1 and entries[0].is_file() else folder
 
     def _start(self, config: RuntimeConfig) -> None:
-        import json
-
-        self.folder.mkdir(parents=True, exist_ok=True)
-        config_file = self.folder / "runtime.json"
-        config_file.write_text(json.dumps(config.to_json()))
+        config_file = self._write_config(config)
         port = _free_port(self.claim.properties.get("Port"))
         self.url = f"http://127.0.0.1:{port}"
         argv = [
@@ -281,13 +279,16 @@ class EndpointHost:
             self._update(models.IN_SERVICE, {})
             return current
         self._update(models.IN_SERVICE, {**fields, **clear, "FailureReason": None})
+        self.serving.record_deployment(self.id, fields["ModelDataUrls"])  # only models that did serve
         self._write_config(new)
         return new
 
-    def _write_config(self, config: RuntimeConfig) -> None:
-        import json
-
-        (self.folder / "runtime.json").write_text(json.dumps(config.to_json()))
+    def _write_config(self, config: RuntimeConfig) -> Path:
+        """The config the process reads when it (re)starts: always the one being served."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / "runtime.json"
+        path.write_text(json.dumps(config.to_json()))
+        return path
 
     # -- metrics -----------------------------------------------------------------------------------------------
 

@@ -299,9 +299,6 @@ class ServingService:
 
     # -- used by the hosting worker ------------------------------------------------------------------------------
 
-    def model_of(self, name: str) -> dict[str, Any]:
-        return self.describe_model(name)
-
     def record_deployment(self, endpoint_id: str, model_uris: list[str]) -> None:
         """Lineage: each model a deployment serves ContributedTo the endpoint."""
         with self.store.write() as tx:
